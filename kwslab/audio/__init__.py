@@ -1,0 +1,21 @@
+"""Audio files and sample rates, in NumPy only (no torch, no Lightning, no scipy/soundfile/librosa).
+
+``read_wav``/``read_wav_bytes``/``wav_info`` parse RIFF WAV themselves and raise :class:`WavError` with a
+message naming the file; ``write_wav``/``wav_bytes`` write PCM or float WAV (atomically on disk);
+``resample`` is a band-limited polyphase resampler; ``load_audio`` reads, mixes to mono and resamples.
+"""
+
+from .io import WavError, WavInfo, load_audio, read_wav, read_wav_bytes, wav_bytes, wav_info, write_wav
+from .resample import resample
+
+__all__ = [
+    "WavError",
+    "WavInfo",
+    "load_audio",
+    "read_wav",
+    "read_wav_bytes",
+    "resample",
+    "wav_bytes",
+    "wav_info",
+    "write_wav",
+]
