@@ -1,0 +1,278 @@
+"""Compose connected-word utterances for CTC training from an isolated-word manifest.
+
+Example: FSDD digits -> ``"three one four"``. Each utterance takes all its clips from one speaker of one
+split (so the input's speaker-disjoint split carries over), trims each clip's leading/trailing silence
+lightly (optional), joins them with random gaps, optionally adds noise at a given SNR, and is written as
+a WAV with the transcript (words joined by spaces). Word timings go to ``segments.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from kwslab.audio import load_audio, wav_info, write_wav
+from kwslab.data.manifest import SPLITS, ManifestRow, atomic_write_text, read_manifest
+from kwslab.data.sources.common import PrepareResult, count_table, write_splits
+from kwslab.data.sources.noise import NOISE_COLORS, colored_noise, mix_at_snr
+from kwslab.data.sources.split import assign_splits
+from kwslab.text import normalize_text
+
+__all__ = ["SequenceResult", "trim_silence", "load_word_clips", "compose_sequences"]
+
+
+@dataclass
+class SequenceResult(PrepareResult):
+    """:class:`PrepareResult` plus, per row, the word segments: dicts with ``word``, ``start``, ``end``
+    (seconds in the composed file) and ``source`` (input clip path)."""
+
+    segments: list[list[dict[str, object]]] = field(default_factory=list)
+    sample_rate: int = 0
+
+    def table(self) -> str:
+        """Utterance counts per split and number of words."""
+        return count_table(self.rows, "words", lambda r: f"{len(str(r['transcript']).split())} words")
+
+
+def trim_silence(x: np.ndarray, sample_rate: int, top_db: float = 40.0, frame_ms: float = 10.0,
+                 pad_ms: float = 5.0) -> np.ndarray:
+    """Cut leading/trailing frames quieter than ``top_db`` below the loudest frame.
+
+    Args:
+        x: (n,) float samples.
+        sample_rate: Rate of ``x`` in Hz.
+        top_db: Frames whose RMS is this many dB below the loudest frame's count as silence (default 40).
+        frame_ms: Frame length for the RMS (default 10 ms, non-overlapping).
+        pad_ms: Audio kept around the loud part (default 5 ms).
+
+    Returns:
+        A view of ``x`` (unchanged when it is all silence or shorter than one frame).
+    """
+    frame = max(1, int(round(frame_ms * sample_rate / 1000.0)))
+    n_frames = len(x) // frame
+    if n_frames == 0:
+        return x
+    energy = np.mean(np.square(x[: n_frames * frame].reshape(n_frames, frame), dtype=np.float64), axis=1)
+    peak = float(energy.max())
+    if peak <= 0.0:
+        return x
+    loud = np.flatnonzero(energy >= peak * 10.0 ** (-top_db / 10.0))
+    pad = int(round(pad_ms * sample_rate / 1000.0))
+    start = max(0, int(loud[0]) * frame - pad)
+    end = min(len(x), (int(loud[-1]) + 1) * frame + pad)
+    return x[start:end]
+
+
+def _manifest_paths(manifests: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+    items = [manifests] if isinstance(manifests, (str, os.PathLike)) else list(manifests)
+    paths: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = [p / f"{s}.csv" for s in SPLITS if (p / f"{s}.csv").is_file()]
+            if not found:
+                raise FileNotFoundError(f"sequences: folder {p} has no train.csv/val.csv/test.csv")
+            paths.extend(found)
+        else:
+            paths.append(p)
+    return paths
+
+
+def load_word_clips(
+    manifests: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+) -> tuple[list[tuple[ManifestRow, str, str]], int]:
+    """Read isolated-word manifests into ``(row, word, split)`` triples.
+
+    The word is the normalised transcript, else the keyword; rows with neither (or a ``_silence_``-style
+    keyword and no transcript) are skipped. The split is the row's ``split``, else the manifest's file
+    stem when it is ``train``/``val``/``test``, else assigned speaker-disjointly.
+
+    Returns:
+        The triples and the number of rows skipped.
+    """
+    entries: list[tuple[ManifestRow, str, str]] = []
+    skipped = 0
+    for path in _manifest_paths(manifests):
+        stem_split = path.stem if path.stem in SPLITS else ""
+        for r in read_manifest(path):
+            word = normalize_text(r.transcript) if r.transcript else ("" if r.keyword.startswith("_") else r.keyword)
+            if not word:
+                skipped += 1
+                continue
+            entries.append((r, word, r.split or stem_split))
+    missing = [(str(r.path), r.speaker) for r, _, s in entries if not s]
+    if missing:
+        assigned = assign_splits(missing, val_fraction, test_fraction, seed)
+        entries = [(r, w, s or assigned[str(r.path)]) for r, w, s in entries]
+    return entries, skipped
+
+
+def _parse_range(value: float | tuple[float, float] | None, name: str) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if np.isscalar(value):
+        lo = hi = float(value)  # type: ignore[arg-type]
+    else:
+        lo, hi = float(value[0]), float(value[1])  # type: ignore[index]
+    if hi < lo:
+        raise ValueError(f"sequences: {name} range ({lo}, {hi}) has max < min")
+    return lo, hi
+
+
+def _allocate(count: int, sizes: dict[str, int]) -> dict[str, int]:
+    """Split ``count`` over splits in proportion to ``sizes`` (largest remainder; empty splits get 0)."""
+    total = sum(sizes.values())
+    if total == 0:
+        return {s: 0 for s in sizes}
+    raw = {s: count * n / total for s, n in sizes.items()}
+    out = {s: int(v) for s, v in raw.items()}
+    for s in sorted(raw, key=lambda s: (out[s] - raw[s], SPLITS.index(s)))[: count - sum(out.values())]:
+        out[s] += 1
+    return out
+
+
+def compose_sequences(
+    manifests: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    count: int = 1000,
+    min_words: int = 2,
+    max_words: int = 6,
+    gap_ms: tuple[float, float] = (50.0, 300.0),
+    noise_snr: float | tuple[float, float] | None = None,
+    noise_dir: str | os.PathLike[str] | None = None,
+    sample_rate: int | None = None,
+    trim: bool = True,
+    trim_db: float = 40.0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+) -> SequenceResult:
+    """Compose ``count`` connected-word utterances and write them with train/val/test manifests.
+
+    Args:
+        manifests: Isolated-word manifest(s), or a folder with ``train.csv``/``val.csv``/``test.csv``.
+        out: Output folder: WAVs under ``out/audio/<split>/``, the CSVs and ``segments.jsonl``.
+        count: Total utterances, shared among splits in proportion to their clip counts.
+        min_words: Fewest words per utterance (default 2).
+        max_words: Most words per utterance (default 6).
+        gap_ms: Range of the silent gap between words and at both ends, in ms (default 50-300).
+        noise_snr: Add noise at this SNR in dB, or at one drawn uniformly from a ``(lo, hi)`` range; the
+            speech power is measured over the words only. None (default): no noise.
+        noise_dir: WAVs to take noise from (random file and offset); default: synthetic white/pink/brown.
+        sample_rate: Output rate; default: the rate of the first input clip. Clips are resampled to it.
+        trim: Trim each clip's leading/trailing silence (energy below ``trim_db`` under its peak).
+        trim_db: Trim threshold in dB (default 40).
+        val_fraction: For input rows without a split: share of speakers for val.
+        test_fraction: For input rows without a split: share for test.
+        seed: Everything random derives from it (utterance ``i`` of a split uses its own generator).
+
+    Returns:
+        A :class:`SequenceResult` (rows, manifests, per-row word segments, sample rate).
+    """
+    if not 1 <= min_words <= max_words:
+        raise ValueError(f"sequences: need 1 <= min_words <= max_words, got {min_words}, {max_words}")
+    if count < 0:
+        raise ValueError(f"sequences: count must be >= 0, got {count}")
+    gap = _parse_range(gap_ms, "gap_ms")
+    assert gap is not None
+    if gap[0] < 0:
+        raise ValueError(f"sequences: gap_ms must be >= 0, got {gap_ms}")
+    snr = _parse_range(noise_snr, "noise_snr")
+    entries, skipped = load_word_clips(manifests, val_fraction, test_fraction, seed)
+    if not entries:
+        raise ValueError(f"sequences: no clips with a word (transcript or keyword) in {manifests}")
+    sr = int(sample_rate or wav_info(entries[0][0].path).sample_rate)
+    noise_files = sorted(Path(noise_dir).glob("*.wav")) if noise_dir is not None else []
+    if noise_dir is not None and not noise_files:
+        raise FileNotFoundError(f"sequences: no WAV files in noise folder {noise_dir}")
+    noises = [load_audio(p, sr) for p in noise_files]
+
+    cache: OrderedDict[Path, np.ndarray] = OrderedDict()
+
+    def clip(path: Path) -> np.ndarray:
+        if path not in cache:
+            x = load_audio(path, sr)
+            cache[path] = trim_silence(x, sr, trim_db) if trim else x
+            if len(cache) > 4096:
+                cache.popitem(last=False)
+        return cache[path]
+
+    # split -> speaker -> clips; speakers sorted so the result does not depend on manifest order details.
+    pools: dict[str, dict[str, list[tuple[ManifestRow, str]]]] = {s: {} for s in SPLITS}
+    for r, word, split in entries:
+        pools[split].setdefault(r.speaker, []).append((r, word))
+    if any("" in pools[s] for s in SPLITS):
+        result_note = "some input rows have no speaker: their clips are mixed within each split"
+    else:
+        result_note = ""
+    quota = _allocate(count, {s: sum(len(v) for v in pools[s].values()) for s in SPLITS})
+    result = SequenceResult(sample_rate=sr)
+    if result_note:
+        result.notes.append(result_note)
+    if skipped:
+        result.skipped["input rows without a word"] = skipped
+    out = Path(out)
+    written: set[Path] = set()
+    for si, split in enumerate(SPLITS):
+        speakers = sorted(pools[split])
+        for i in range(quota[split]):
+            rng = np.random.default_rng([seed, si, i])
+            spk = speakers[int(rng.integers(len(speakers)))]
+            pool = pools[split][spk]
+            picks = [pool[int(j)] for j in rng.integers(len(pool), size=int(rng.integers(min_words, max_words + 1)))]
+            pieces: list[np.ndarray] = []
+            segments: list[dict[str, object]] = []
+            pos = 0
+            for r, word in picks:  # gap, word, gap, word, ..., then a closing gap
+                g = int(round(rng.uniform(*gap) * sr / 1000.0))
+                x = clip(r.path)
+                pieces += [np.zeros(g, np.float32), x]
+                segments.append({"word": word, "start": (pos + g) / sr, "end": (pos + g + len(x)) / sr,
+                                 "source": str(r.path)})
+                pos += g + len(x)
+            pieces.append(np.zeros(int(round(rng.uniform(*gap) * sr / 1000.0)), np.float32))
+            y = np.concatenate(pieces).astype(np.float32)
+            if snr is not None:
+                speech = np.concatenate([p for k, p in enumerate(pieces) if k % 2 == 1])
+                power = float(np.mean(np.square(speech, dtype=np.float64))) if speech.size else 0.0
+                if noises:
+                    src = noises[int(rng.integers(len(noises)))]
+                    reps = int(np.ceil(len(y) / max(len(src), 1))) + 1
+                    tiled = np.tile(src, reps)
+                    start = int(rng.integers(len(tiled) - len(y) + 1))
+                    noise = tiled[start : start + len(y)]
+                else:
+                    noise = colored_noise(len(y), sorted(NOISE_COLORS)[int(rng.integers(len(NOISE_COLORS)))], rng)
+                y = mix_at_snr(y, noise, float(rng.uniform(*snr)), signal_power=power)
+            peak = float(np.max(np.abs(y))) if y.size else 0.0
+            if peak > 0.99:
+                y = (y * (0.99 / peak)).astype(np.float32)
+            path = out / "audio" / split / f"{split}_{i:06d}.wav"
+            write_wav(path, y, sr)
+            written.add(path)
+            voices = {r.voice for r, _ in picks}
+            result.rows.append({
+                "filename": str(path.absolute()), "keyword": "", "transcript": " ".join(w for _, w in picks),
+                "speaker": spk, "voice": voices.pop() if len(voices) == 1 else "", "duration": len(y) / sr,
+                "split": split,
+            })
+            result.segments.append(segments)
+    for stale in (out / "audio").glob("*/*.wav") if (out / "audio").is_dir() else []:
+        if stale not in written:
+            stale.unlink()  # left from an earlier run with a larger count
+    result.manifests = write_splits(out, result.rows)
+    lines = [json.dumps({"filename": Path(str(r["filename"])).relative_to(out.absolute()).as_posix(),
+                         "segments": s}) for r, s in zip(result.rows, result.segments)]
+    atomic_write_text(out / "segments.jsonl", "\n".join(lines) + ("\n" if lines else ""))
+    result.notes.append(f"{len(result.rows)} utterances at {sr} Hz; word timings in {out / 'segments.jsonl'}")
+    return result
