@@ -1,0 +1,286 @@
+"""Waveform augmentation and SpecAugment: determinism under a seed and each transform's measurable effect."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kwslab.augment import (BackgroundNoise, BandLimit, Compose, EQTilt, Gain, GaussianNoise, LowPass, Reverb,
+                            SpecAugment, SpeedPerturb, TimeShift, build_spec_augment, build_waveform_augment)
+
+SR = 16000
+
+
+def tone(freq: float, seconds: float = 0.5, sr: int = SR, amp: float = 0.5) -> np.ndarray:
+    return (amp * np.sin(2 * np.pi * freq * np.arange(int(seconds * sr)) / sr)).astype(np.float32)
+
+
+def speech_like(seed: int = 0, n: int = SR // 2) -> np.ndarray:
+    """A seeded mixture of tones and noise, so every transform has something to change."""
+    rng = np.random.default_rng(seed)
+    return (tone(300, n / SR) + tone(1200, n / SR, amp=0.2) + 0.05 * rng.standard_normal(n)).astype(np.float32)
+
+
+def db(ratio: float) -> float:
+    return float(10 * np.log10(ratio))
+
+
+def power(x: np.ndarray) -> float:
+    return float(np.mean(np.square(x, dtype=np.float64)))
+
+
+ALL_TRANSFORMS = {
+    "gaussian_noise": lambda: GaussianNoise(p=1.0),
+    "background_noise": lambda: BackgroundNoise([np.random.default_rng(5).standard_normal(3000)], p=1.0),
+    "time_shift": lambda: TimeShift(p=1.0),
+    "speed": lambda: SpeedPerturb(p=1.0),
+    "gain": lambda: Gain(p=1.0),
+    "band_limit": lambda: BandLimit(p=1.0),
+    "low_pass": lambda: LowPass(p=1.0),
+    "eq_tilt": lambda: EQTilt(p=1.0),
+    "reverb": lambda: Reverb(p=1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALL_TRANSFORMS))
+def test_same_seed_same_output_different_seed_different(name: str) -> None:
+    y = speech_like()
+    before = y.copy()
+    transform = ALL_TRANSFORMS[name]()
+    a = transform(y, np.random.default_rng(7))
+    b = transform(y, np.random.default_rng(7))
+    c = transform(y, np.random.default_rng(8))
+    np.testing.assert_array_equal(a, b)
+    assert a.dtype == np.float32 and a.ndim == 1
+    assert a.shape != c.shape or not np.array_equal(a, c)
+    np.testing.assert_array_equal(y, before)  # never in place
+
+
+@pytest.mark.parametrize("name", sorted(ALL_TRANSFORMS))
+def test_probability_zero_is_identity(name: str) -> None:
+    transform = ALL_TRANSFORMS[name]()
+    transform.p = 0.0
+    y = speech_like(1)
+    np.testing.assert_array_equal(transform(y, np.random.default_rng(0)), y)
+
+
+def test_probability_is_respected_roughly() -> None:
+    transform, y, rng = Gain(min_db=6, max_db=6, p=0.3), speech_like(), np.random.default_rng(0)
+    changed = sum(not np.array_equal(transform(y, rng), y) for _ in range(400))
+    assert 90 <= changed <= 150
+
+
+def test_gaussian_noise_snr() -> None:
+    y = speech_like()
+    out = GaussianNoise(snr_db=20.0, p=1.0)(y, np.random.default_rng(0))
+    assert db(power(y) / power(out - y)) == pytest.approx(20.0, abs=0.05)
+    for seed in range(20):
+        out = GaussianNoise(snr_db=(5.0, 15.0), p=1.0)(y, np.random.default_rng(seed))
+        assert 4.95 <= db(power(y) / power(out - y)) <= 15.05
+    silent = np.zeros(100, np.float32)
+    np.testing.assert_array_equal(GaussianNoise(p=1.0)(silent, np.random.default_rng(0)), silent)
+
+
+def test_background_noise_segment_and_snr() -> None:
+    y = speech_like()
+    noise = np.random.default_rng(3).standard_normal(y.size * 3).astype(np.float32)
+    out = BackgroundNoise([noise], snr_db=(10.0, 10.0), p=1.0)(y, np.random.default_rng(1))
+    added = out - y
+    assert db(power(y) / power(added)) == pytest.approx(10.0, abs=0.05)
+    # The added signal is a scaled contiguous slice of the noise clip.
+    corr = np.correlate(noise, added, mode="valid")
+    segment = noise[int(np.argmax(corr)):][:y.size]
+    gain = np.dot(segment, added) / np.dot(segment, segment)
+    np.testing.assert_allclose(added, gain * segment, atol=1e-5)
+
+
+def test_background_noise_loops_short_clip_and_checks_paths(tmp_path) -> None:
+    y = speech_like()
+    short = np.random.default_rng(4).standard_normal(1000)
+    out = BackgroundNoise([short], snr_db=0.0, p=1.0)(y, np.random.default_rng(2))
+    added = out - y
+    np.testing.assert_allclose(added[:1000], added[1000:2000], atol=1e-4)  # looped with period 1000
+    with pytest.raises(ValueError, match="does not exist"):
+        BackgroundNoise([tmp_path / "missing.wav"])
+    with pytest.raises(ValueError, match="no noise clips"):
+        BackgroundNoise(tmp_path)  # an empty folder
+
+
+def test_background_noise_loads_wav_files(tmp_path) -> None:
+    from kwslab.audio import write_wav
+
+    noise = 0.3 * np.random.default_rng(6).standard_normal(8000)
+    write_wav(tmp_path / "n.wav", noise, 8000)
+    out = BackgroundNoise(tmp_path, snr_db=5.0, sample_rate=SR, p=1.0)(speech_like(), np.random.default_rng(0))
+    assert db(power(speech_like()) / power(out - speech_like())) == pytest.approx(5.0, abs=0.05)
+
+
+def test_time_shift_moves_impulse_within_bounds_and_zero_fills() -> None:
+    n = 1000
+    y = np.zeros(n, np.float32)
+    y[500] = 1.0
+    y[:10] = 0.5  # content at the start must fall off (or move) with zeros behind it
+    shifts = []
+    for seed in range(60):
+        out = TimeShift(max_fraction=0.1, p=1.0)(y, np.random.default_rng(seed))
+        shift = int(np.argmax(out == 1.0)) - 500
+        assert abs(shift) <= 100
+        np.testing.assert_array_equal(out, np.roll(y, shift) * _valid(n, shift))
+        shifts.append(shift)
+    assert min(shifts) < -50 and max(shifts) > 50
+
+
+def _valid(n: int, shift: int) -> np.ndarray:
+    mask = np.ones(n, np.float32)
+    if shift > 0:
+        mask[:shift] = 0
+    elif shift < 0:
+        mask[shift:] = 0
+    return mask
+
+
+def _peak_hz(x: np.ndarray, sr: int = SR) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size), 1 << 18))
+    return float(np.argmax(spectrum) * sr / (1 << 18))
+
+
+def test_speed_perturb_changes_length_and_pitch_together() -> None:
+    y = tone(440.0)
+    factors = []
+    for seed in range(8):
+        out = SpeedPerturb(0.9, 1.1, p=1.0)(y, np.random.default_rng(seed))
+        factor = y.size / out.size
+        assert 0.9 - 1e-3 <= factor <= 1.1 + 1e-3
+        assert _peak_hz(out) == pytest.approx(440.0 * factor, rel=2e-3)
+        factors.append(factor)
+    assert max(factors) - min(factors) > 0.05
+    fast = SpeedPerturb(1.1, 1.1, p=1.0)(y, np.random.default_rng(0))
+    assert fast.size == round(y.size / 1.1)
+    kept = SpeedPerturb(0.9, 0.9, keep_length=True, p=1.0)(y, np.random.default_rng(0))
+    assert kept.size == y.size and _peak_hz(kept) == pytest.approx(396.0, rel=2e-3)
+
+
+def test_gain_in_db() -> None:
+    y = speech_like()
+    assert db(power(Gain(6.0, 6.0, p=1.0)(y, np.random.default_rng(0))) / power(y)) == pytest.approx(6.0, abs=1e-3)
+    for seed in range(20):
+        out = Gain(-10.0, 3.0, p=1.0)(y, np.random.default_rng(seed))
+        assert -10.0 - 1e-3 <= db(power(out) / power(y)) <= 3.0 + 1e-3
+
+
+def _level_db(transform, freq: float) -> float:
+    y = tone(freq, 1.0)
+    out = transform(y, np.random.default_rng(0))
+    middle = slice(2000, 14000)  # ignore the edges, where a tone starts and stops abruptly
+    return db(power(out[middle]) / power(y[middle]))
+
+
+def test_low_pass_attenuates_high_tone_and_keeps_low_tone() -> None:
+    lp = LowPass(2000.0, 2000.0, order=4, p=1.0)
+    assert _level_db(lp, 7000.0) < -40.0
+    assert _level_db(lp, 300.0) == pytest.approx(0.0, abs=0.05)
+    assert _level_db(lp, 2000.0) == pytest.approx(-3.01, abs=0.1)  # Butterworth: -3 dB at the corner
+
+
+def test_band_limit_removes_both_ends() -> None:
+    bl = BandLimit(low_hz=300.0, high_hz=3400.0, p=1.0)
+    assert _level_db(bl, 60.0) < -40.0
+    assert _level_db(bl, 7500.0) < -25.0
+    assert _level_db(bl, 1000.0) == pytest.approx(0.0, abs=0.1)
+    with pytest.raises(ValueError, match="high_hz"):
+        BandLimit(high_hz=9000.0, sample_rate=16000)
+
+
+def test_eq_tilt_slope_per_octave() -> None:
+    tilt = EQTilt(6.0, 6.0, pivot_hz=1000.0, p=1.0)
+    assert _level_db(tilt, 2000.0) == pytest.approx(6.0, abs=0.1)
+    assert _level_db(tilt, 500.0) == pytest.approx(-6.0, abs=0.1)
+    assert _level_db(tilt, 1000.0) == pytest.approx(0.0, abs=0.1)
+
+
+def test_reverb_impulse_response_and_tail() -> None:
+    reverb = Reverb(rt60=0.3, drr_db=6.0, p=1.0)
+    h = reverb.impulse_response(np.random.default_rng(0))
+    assert h[0] == 1.0 and h.size == pytest.approx(0.3 * SR, abs=2)
+    assert db(np.sum(h[1:] ** 2)) == pytest.approx(-6.0, abs=1e-6)
+    early, late = np.sum(h[1:480] ** 2), np.sum(h[-480:] ** 2)
+    assert db(late / early) < -45.0  # about 60 dB per rt60 of decay
+    y = np.zeros(SR, np.float32)
+    y[:800] = speech_like(n=800)
+    out = reverb(y, np.random.default_rng(0))
+    assert power(out) == pytest.approx(power(y), rel=1e-4)
+    assert power(out[1000:3000]) > 1e-4 * power(out[:800])  # the tail rings on after the sound stops
+    assert np.all(out[800 + h.size:] == pytest.approx(0.0, abs=1e-6))
+
+
+def test_compose_applies_in_order_with_shared_rng() -> None:
+    y = speech_like()
+    chain = Compose([TimeShift(p=1.0), Gain(p=1.0)])
+    rng = np.random.default_rng(3)
+    manual = Gain(p=1.0)(TimeShift(p=1.0)(y, rng), rng)
+    np.testing.assert_array_equal(chain(y, np.random.default_rng(3)), manual)
+    assert len(chain) == 2
+
+
+def test_build_waveform_augment_from_settings() -> None:
+    chain = build_waveform_augment({"speed": {"min_factor": 0.95}, "low_pass": None,
+                                    "gaussian_noise": {"snr_db": [10, 20], "p": 1.0}}, sample_rate=8000)
+    assert [type(t) for t in chain.transforms] == [SpeedPerturb, LowPass, GaussianNoise]
+    assert chain.transforms[0].min_factor == 0.95 and chain.transforms[1].sample_rate == 8000
+    assert chain.transforms[2].snr_db == (10.0, 20.0)
+    assert build_waveform_augment(None) is None and build_waveform_augment({}) is None
+    with pytest.raises(ValueError, match="unknown augmentation 'echo'"):
+        build_waveform_augment({"echo": {}})
+    with pytest.raises(ValueError, match=r"'gain'.*unknown argument.*'db'"):
+        build_waveform_augment({"gain": {"db": 3}})
+    with pytest.raises(ValueError, match="p must be a probability"):
+        build_waveform_augment({"gain": {"p": 2}})
+    with pytest.raises(ValueError, match="snr_db"):
+        build_waveform_augment({"gaussian_noise": {"snr_db": [30, 10]}})
+
+
+def test_spec_augment_mask_counts_widths_and_values() -> None:
+    feats = np.random.default_rng(0).standard_normal((40, 100)).astype(np.float32) + 3.0
+    spec = SpecAugment(freq_masks=2, freq_width=8, time_masks=3, time_width=12)
+    widths = {0: [], 1: []}
+    for seed in range(50):
+        masks = spec.sample_masks(40, 100, np.random.default_rng(seed))
+        assert [m[0] for m in masks] == [0, 0, 1, 1, 1]
+        for axis, start, width in masks:
+            assert 0 <= width <= (8 if axis == 0 else 12)
+            assert 0 <= start and start + width <= (40 if axis == 0 else 100)
+            widths[axis].append(width)
+        out = spec(feats, np.random.default_rng(seed))
+        masked = np.zeros(feats.shape, bool)
+        for axis, start, width in spec.sample_masks(40, 100, _after_coin(seed)):
+            if axis == 0:
+                masked[start:start + width] = True
+            else:
+                masked[:, start:start + width] = True
+        np.testing.assert_array_equal(out[~masked], feats[~masked])
+        np.testing.assert_allclose(out[masked], feats.mean(), rtol=1e-6)
+    assert max(widths[0]) == 8 and max(widths[1]) == 12 and min(widths[1]) == 0
+
+
+def _after_coin(seed: int) -> np.random.Generator:
+    rng = np.random.default_rng(seed)
+    rng.random()  # SpecAugment draws its coin for p first
+    return rng
+
+
+def test_spec_augment_options_and_determinism() -> None:
+    feats = np.random.default_rng(1).standard_normal((13, 50)).astype(np.float32)
+    spec = SpecAugment(freq_masks=1, freq_width=5, time_masks=2, time_width=40, max_time_fraction=0.1,
+                       mask_value=0.0)
+    for seed in range(30):
+        assert all(w <= 5 for axis, _, w in spec.sample_masks(13, 50, np.random.default_rng(seed)) if axis == 1)
+    a, b = spec(feats, np.random.default_rng(2)), spec(feats, np.random.default_rng(2))
+    np.testing.assert_array_equal(a, b)
+    assert np.any(a == 0.0) and not np.any(feats == 0.0)
+    assert not np.array_equal(a, spec(feats, np.random.default_rng(3)))
+    np.testing.assert_array_equal(SpecAugment(p=0.0)(feats, np.random.default_rng(0)), feats)
+    assert build_spec_augment(None) is None
+    assert build_spec_augment({"freq_masks": 1}).freq_masks == 1
+    with pytest.raises(ValueError, match="time_width"):
+        build_spec_augment({"time_width": -1})
+    with pytest.raises(ValueError, match="unknown argument"):
+        build_spec_augment({"masks": 2})
