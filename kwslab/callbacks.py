@@ -1,0 +1,137 @@
+"""Callbacks shared by every kwslab model: confusion matrix (PNG + W&B), misclassified examples, W&B run id.
+
+Models return ``{"logits": (B, C), "targets": (B,)}`` from their validation/test steps; callbacks read that and,
+when the batch carries them, item indices (``batch[2]``) to name the misclassified files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import WandbLogger
+
+from kwslab.metrics import classification_report, confusion_matrix
+
+
+def plot_confusion_matrix(cm: np.ndarray, labels: Sequence[str], path: Path, title: str = "") -> Path:
+    """Save a confusion matrix (rows: truth, columns: prediction) as a PNG, written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * n, 0.8 + 0.5 * n), dpi=110)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), labels, rotation=45, ha="right")
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(n):
+        for j in range(n):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+class ConfusionMatrixCallback(Callback):
+    """Collects validation and test predictions; saves the confusion matrix PNG and logs it (and a table of
+    misclassified examples) to W&B.
+
+    Args:
+        dirpath: where PNGs go (default: the trainer's log dir). ``confusion_<split>.png`` holds the latest.
+        max_misclassified: rows in the misclassified-examples table. Default 50.
+    """
+
+    def __init__(self, dirpath: str | None = None, max_misclassified: int = 50) -> None:
+        self.dirpath = dirpath
+        self.max_misclassified = max_misclassified
+        self.results: dict[str, dict[str, Any]] = {}
+        self._preds: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+        self._indices: list[torch.Tensor] = []
+
+    def _reset(self) -> None:
+        self._preds, self._targets, self._indices = [], [], []
+
+    def _collect(self, outputs: Any, batch: Sequence[Any]) -> None:
+        if not isinstance(outputs, dict) or "logits" not in outputs:
+            return
+        self._preds.append(outputs["logits"].argmax(-1).cpu())
+        self._targets.append(outputs["targets"].cpu())
+        if len(batch) > 2 and isinstance(batch[2], torch.Tensor):
+            self._indices.append(batch[2].cpu())
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._reset()
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._reset()
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._collect(outputs, batch)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._collect(outputs, batch)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._finish(trainer, pl_module, "val")
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._finish(trainer, pl_module, "test")
+
+    def _finish(self, trainer: L.Trainer, pl_module: L.LightningModule, split: str) -> None:
+        if not self._preds or not trainer.is_global_zero:
+            return
+        labels = list(getattr(pl_module, "labels", None) or [])
+        preds, targets = torch.cat(self._preds).numpy(), torch.cat(self._targets).numpy()
+        n = len(labels) or int(max(preds.max(), targets.max())) + 1
+        labels = labels or [str(i) for i in range(n)]
+        cm = confusion_matrix(targets, preds, n)
+        dirpath = Path(self.dirpath or trainer.log_dir or trainer.default_root_dir)
+        png = plot_confusion_matrix(cm, labels, dirpath / f"confusion_{split}.png",
+                                    title=f"{split} (epoch {trainer.current_epoch})")
+        self.results[split] = {"confusion": cm, "labels": labels, "png": str(png),
+                               "report": classification_report(cm, labels)}
+        wrong = self._misclassified(trainer, split, preds, targets, labels)
+        self.results[split]["misclassified"] = wrong
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(f"{split}/confusion_matrix", [str(png)], step=trainer.global_step)
+                if wrong:
+                    logger.log_table(f"{split}/misclassified", columns=["file", "true", "predicted"],
+                                     data=[list(w) for w in wrong], step=trainer.global_step)
+
+    def _misclassified(self, trainer: L.Trainer, split: str, preds: np.ndarray, targets: np.ndarray,
+                       labels: list[str]) -> list[tuple[str, str, str]]:
+        if not self._indices:
+            return []
+        indices = torch.cat(self._indices).numpy()
+        dataset = getattr(trainer.datamodule, f"{split}_dataset", None) if trainer.datamodule else None
+        rows = getattr(dataset, "rows", None)
+        wrong = np.flatnonzero(preds != targets)[: self.max_misclassified]
+        name = (lambda i: str(rows[i].path)) if rows is not None else str
+        return [(name(int(indices[i])), labels[targets[i]], labels[preds[i]]) for i in wrong]
+
+
+class WandbRunIdCallback(Callback):
+    """Stores the W&B run id in every checkpoint, so ``--ckpt_path last`` continues the same W&B run."""
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger) and logger.version:
+                checkpoint["wandb_run_id"] = logger.version

@@ -1,0 +1,148 @@
+"""The embedded default: a keyword dataset made offline with espeak-ng, so training needs no data and no network.
+
+``build_keyword_corpus`` (also ``python -m kwslab.data.synthetic_corpus --root DIR``) writes, under ``root``:
+
+- ``tts/``: each keyword said by every voice (``per_voice`` times, with seeded rate/pitch/range), and the
+  ``unknown_words`` said by the same voices (the ``_unknown_`` class, subsampled to about one keyword's size);
+- ``silence/``: 1-s clips of synthesised noise (white/pink/brown, random level; the ``_silence_`` class);
+- ``train.csv``, ``val.csv``, ``test.csv``: split by voice, so no voice is in two splits.
+
+This module imports no torch: :class:`kwslab.data.synthetic.SyntheticKeywordDataModule` runs it in a fresh
+process, so espeak's worker processes start fast instead of re-importing the training program.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from kwslab.audio import write_wav
+from kwslab.data.manifest import ManifestRow, read_manifest, write_manifest
+
+SILENCE, UNKNOWN = "_silence_", "_unknown_"
+DEFAULT_UNKNOWN_WORDS = (
+    "up", "down", "left", "right", "on", "off", "stop", "go", "cat", "dog", "bird", "bed", "house", "tree", "wow",
+    "happy", "marvin", "sheila", "learn", "follow", "forward", "backward", "visual", "one", "two", "three", "four",
+    "five", "six", "seven", "eight", "nine", "zero", "yellow", "nose", "noon", "yet", "yam", "know", "yeah",
+)
+
+
+def colored_noise(n: int, color: str, rng: np.random.Generator) -> np.ndarray:
+    """Unit-RMS noise of ``n`` samples: ``white``, ``pink`` (1/f power) or ``brown`` (1/f^2 power)."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.maximum(np.arange(len(spectrum)), 1.0)
+    spectrum /= {"white": 1.0, "pink": np.sqrt(f), "brown": f}[color]
+    y = np.fft.irfft(spectrum, n)
+    return y / max(float(np.sqrt(np.mean(y**2))), 1e-12)
+
+
+def write_silence_clips(folder: Path, count: int, sample_rate: int, seed: int) -> list[dict[str, Any]]:
+    """``count`` 1-s noise clips at -70..-25 dBFS RMS, some with mains hum; returns manifest rows."""
+    rows = []
+    for i in range(count):
+        rng = np.random.default_rng([seed, 7, i])
+        color = ("white", "pink", "brown")[i % 3]
+        y = colored_noise(sample_rate, color, rng) * 10 ** (rng.uniform(-70, -25) / 20)
+        if rng.random() < 0.3:
+            t = np.arange(sample_rate) / sample_rate
+            y += 10 ** (rng.uniform(-60, -35) / 20) * np.sin(2 * np.pi * rng.choice([50.0, 60.0]) * t)
+        path = folder / f"{color}_{i:04d}.wav"
+        if not path.exists():
+            write_wav(path, np.clip(y, -1, 1), sample_rate)
+        rows.append({"filename": str(path), "keyword": SILENCE, "speaker": f"noise-{i % 10}", "duration": 1.0})
+    return rows
+
+
+def split_by_speaker(speakers: Sequence[str], fractions: tuple[float, float], seed: int) -> dict[str, str]:
+    """Assign each distinct speaker to ``train``/``val``/``test`` (``fractions`` = val, test), seeded."""
+    names = sorted(set(speakers))
+    order = np.random.default_rng(seed).permutation(len(names))
+    n_val = max(1, round(fractions[0] * len(names)))
+    n_test = max(1, round(fractions[1] * len(names)))
+    split = {}
+    for rank, i in enumerate(order):
+        split[names[i]] = "val" if rank < n_val else "test" if rank < n_val + n_test else "train"
+    return split
+
+
+def build_keyword_corpus(root: str | Path, keywords: Sequence[str] = ("yes", "no"),
+                         unknown_words: Sequence[str] = DEFAULT_UNKNOWN_WORDS, voices: Sequence[str] = ("default",),
+                         per_voice: int = 4, unknown_per_voice: int = 2, silence_count: int | None = None,
+                         sample_rate: int = 16000, seed: int = 0, fractions: tuple[float, float] = (0.1, 0.1),
+                         progress: bool = True) -> dict[str, Path]:
+    """Make the synthetic keyword corpus (see module docstring); returns the three manifest paths."""
+    from kwslab.tts import BuildConfig, build_dataset
+
+    from kwslab.tts.espeak import resolve_voices
+
+    root = Path(root).resolve()  # absolute: manifest rows must not be read relative to the manifest twice
+    voice_names = resolve_voices(list(voices))
+    common = dict(sample_rate=sample_rate, seed=seed, progress=progress)
+    # Keywords: every voice. Unknown words: in groups, each group said by a slice of the voices, so the class gets
+    # every word and every voice while costing about as many clips as one keyword.
+    groups = max(1, min(4, len(unknown_words), len(voice_names)))
+    builds = [("keywords", list(keywords), voice_names, per_voice)]
+    builds += [(f"unknown/{g}", list(unknown_words[g::groups]), voice_names[g::groups], unknown_per_voice)
+               for g in range(groups)]
+    kw_rows: list[ManifestRow] = []
+    unknown: list[ManifestRow] = []
+    for name, words, group_voices, n in builds:
+        summary = build_dataset(BuildConfig(out=str(root / "tts" / name), keywords=words, voices=group_voices,
+                                            per_voice=n, **common))
+        if summary.failed:
+            raise RuntimeError(f"espeak build of {root / 'tts' / name} failed for {len(summary.failed)} clips: "
+                               f"{summary.failed[0][1]}")
+        made = read_manifest(root / "tts" / name / "manifest.csv", need_keyword=True)
+        (kw_rows if name == "keywords" else unknown).extend(made)
+    per_class = len(kw_rows) // max(len(keywords), 1)
+    pick = np.random.default_rng([seed, 3]).permutation(len(unknown))[:per_class]
+    rows: list[dict[str, Any]] = [_as_dict(r) for r in kw_rows]
+    rows += [{**_as_dict(unknown[i]), "keyword": UNKNOWN, "transcript": unknown[i].keyword} for i in sorted(pick)]
+    split = split_by_speaker([r["speaker"] for r in rows], fractions, seed)
+    silence = write_silence_clips(root / "silence", silence_count or per_class, sample_rate, seed)
+    noise_split = split_by_speaker([r["speaker"] for r in silence], fractions, seed)
+    paths = {}
+    for name in ("train", "val", "test"):
+        chosen = [{**r, "split": name} for r in rows if split[r["speaker"]] == name]
+        chosen += [{**r, "split": name} for r in silence if noise_split[r["speaker"]] == name]
+        paths[name] = root / f"{name}.csv"
+        write_manifest(paths[name], chosen)
+    return paths
+
+
+def _as_dict(row: ManifestRow) -> dict[str, Any]:
+    d = row.to_dict()
+    d["filename"] = str(row.path)
+    return d
+
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kwslab.data.synthetic_corpus", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="output folder")
+    parser.add_argument("--keywords", nargs="+", default=["yes", "no"])
+    parser.add_argument("--unknown-words", nargs="+", default=list(DEFAULT_UNKNOWN_WORDS))
+    parser.add_argument("--voices", nargs="+", default=["default"])
+    parser.add_argument("--per-voice", type=int, default=4)
+    parser.add_argument("--sample-rate", type=int, default=16000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        paths = build_keyword_corpus(args.root, args.keywords, args.unknown_words, args.voices, args.per_voice,
+                                     sample_rate=args.sample_rate, seed=args.seed)
+    except (ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: str(v) for k, v in paths.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Plain NumPy classification metrics used by callbacks, evaluate and the training summary."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def confusion_matrix(targets: np.ndarray, preds: np.ndarray, num_classes: int) -> np.ndarray:
+    """``(C, C)`` int64 counts; rows are the true class, columns the prediction."""
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(targets, dtype=np.int64), np.asarray(preds, dtype=np.int64)), 1)
+    return cm
+
+
+def classification_report(cm: np.ndarray, labels: Sequence[str]) -> dict:
+    """Accuracy, macro F1 and per-class precision/recall/F1/support from a confusion matrix."""
+    tp = np.diag(cm).astype(float)
+    support = cm.sum(axis=1).astype(float)
+    predicted = cm.sum(axis=0).astype(float)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    per_class = {label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                         "support": int(support[i])} for i, label in enumerate(labels)}
+    present = support > 0
+    return {"accuracy": float(tp.sum() / max(cm.sum(), 1)),
+            "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+            "per_class": per_class}
+
+
+def format_report(report: dict) -> str:
+    """A printable table of a :func:`classification_report`."""
+    width = max([len(k) for k in report["per_class"]] + [5])
+    lines = [f"{'class':<{width}}  precision  recall     f1  support"]
+    for label, m in report["per_class"].items():
+        lines.append(f"{label:<{width}}  {m['precision']:9.3f}  {m['recall']:6.3f}  {m['f1']:5.3f}  {m['support']:7d}")
+    lines.append(f"accuracy {report['accuracy']:.4f}   macro F1 {report['macro_f1']:.4f}   "
+                 f"({sum(m['support'] for m in report['per_class'].values())} clips)")
+    return "\n".join(lines)

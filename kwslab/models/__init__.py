@@ -1,0 +1,4 @@
+"""Thin LightningModules. They know nothing of files: batches in, losses and metrics out."""
+from kwslab.models.keyword import KeywordClassifier
+
+__all__ = ["KeywordClassifier"]

@@ -1,0 +1,137 @@
+"""The keyword classifier: a thin LightningModule around :class:`kwslab.nets.KeywordCNN`.
+
+Batches are ``(features (B, F, T), labels (B,), ...)``; anything after the labels is passed through to callbacks.
+Everything inference needs (the labels, the FeatureConfig, the network's hyperparameters) is saved in the
+checkpoint's ``hyper_parameters``, so :func:`kwslab.checkpoint.load_model` rebuilds the model from the file alone.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+from kwslab.checkpoint import load_checkpoint, transfer_weights
+from kwslab.nets.cnn import KeywordCNN
+
+
+def _adamw(params: Any) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=3e-3, weight_decay=1e-2)
+
+
+class KeywordClassifier(L.LightningModule):
+    """Keyword spotter: MFCC/log-mel frames -> class logits, trained with cross-entropy.
+
+    Args:
+        num_outputs: number of classes (linked from the datamodule by ``kwslab.fit``).
+        labels: class names in index order (linked from the datamodule; saved for inference).
+        feature_config: the ``FeatureConfig`` as a dict (linked from the datamodule; saved for inference).
+        channels: conv block widths; the length is the depth. Default ``(64, 128)``.
+        kernel_size: temporal kernel size. Default 5.
+        pool: max-pool factor per block. Default 2.
+        hidden: hidden FC width (0: linear head). Default 128.
+        dropout: dropout probability. Default 0.2.
+        label_smoothing: cross-entropy label smoothing. Default 0.0.
+        optimizer: optimizer factory (``class_path`` in YAML). Default AdamW(lr=3e-3, weight_decay=1e-2).
+        scheduler: optional LR scheduler factory; ReduceLROnPlateau monitors ``val/loss``.
+        init_from: checkpoint to start from (fine-tuning); the head is re-initialised when its labels differ.
+        freeze_backbone: train only the head (BatchNorm statistics in the backbone stay frozen too).
+    """
+
+    def __init__(
+        self,
+        num_outputs: int = 2,
+        labels: Sequence[str] | None = None,
+        feature_config: dict[str, Any] | None = None,
+        channels: Sequence[int] = (64, 128),
+        kernel_size: int = 5,
+        pool: int = 2,
+        hidden: int = 128,
+        dropout: float = 0.2,
+        label_smoothing: float = 0.0,
+        optimizer: OptimizerCallable = _adamw,
+        scheduler: LRSchedulerCallable | None = None,
+        init_from: str | None = None,
+        freeze_backbone: bool = False,
+    ) -> None:
+        super().__init__()
+        if labels is not None and len(labels) != num_outputs:
+            raise ValueError(f"model.labels has {len(labels)} names but num_outputs is {num_outputs}")
+        labels = list(labels) if labels is not None else [str(i) for i in range(num_outputs)]
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.hparams["labels"] = labels
+        self.labels = labels
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        in_features = _num_features(feature_config)
+        self.net = KeywordCNN(in_features, num_outputs, tuple(channels), kernel_size, pool, hidden, dropout)
+        if init_from:
+            source = load_checkpoint(init_from)
+            same_labels = list(source["hyper_parameters"].get("labels") or []) == labels
+            transfer_weights(self, source["state_dict"], skip_prefixes=() if same_labels else ("net.head.",))
+        if freeze_backbone:
+            for p in self.net.backbone.parameters():
+                p.requires_grad_(False)
+        metrics = MetricCollection({"acc": MulticlassAccuracy(num_outputs, average="micro"),
+                                    "f1": MulticlassF1Score(num_outputs, average="macro")})
+        self.train_metrics = metrics.clone(prefix="train/")
+        self.val_metrics = metrics.clone(prefix="val/")
+        self.test_metrics = metrics.clone(prefix="test/")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, F, T)`` features -> ``(B, num_outputs)`` logits."""
+        return self.net(x)
+
+    def train(self, mode: bool = True) -> "KeywordClassifier":
+        super().train(mode)
+        if self.hparams.get("freeze_backbone"):
+            self.net.backbone.eval()  # frozen BatchNorm statistics too, not just frozen weights
+        return self
+
+    def on_train_epoch_start(self) -> None:
+        # Lightning restores each submodule's mode itself (bypassing train()), so freeze again here.
+        if self.hparams.get("freeze_backbone"):
+            self.net.backbone.eval()
+
+    def _step(self, batch: Sequence[Any], split: str) -> dict[str, torch.Tensor]:
+        x, y = batch[0], batch[1]
+        logits = self(x)  # (B, C)
+        smoothing = self.hparams.label_smoothing if split == "train" else 0.0
+        loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+        metrics = getattr(self, f"{split}_metrics")
+        metrics.update(logits, y)
+        on_step = split == "train"
+        self.log(f"{split}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=split != "train", batch_size=len(y))
+        return {"loss": loss, "logits": logits.detach(), "targets": y}
+
+    def training_step(self, batch: Sequence[Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Sequence[Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._step(batch, "val")
+
+    def test_step(self, batch: Sequence[Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._step(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer)
+        config = {"scheduler": scheduler, "interval": "epoch"}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config["monitor"] = "val/loss"
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+
+def _num_features(feature_config: dict[str, Any] | None) -> int:
+    from kwslab.dsp import FeatureConfig
+
+    cfg = FeatureConfig.from_dict(dict(feature_config)) if feature_config else FeatureConfig()
+    return cfg.num_features

@@ -1,0 +1,94 @@
+"""The training CLI end to end on a tiny generated dataset: fit + test, summary, resume, determinism, W&B."""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from kwslab.checkpoint import load_checkpoint
+from kwslab.fit import main
+from tests.models.tiny import make_tiny_dataset, tiny_config
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+def _final_val_acc(out: Path) -> list[float]:
+    rows = list(csv.DictReader((out / "lightning_logs" / "version_0" / "metrics.csv").open()))
+    return [float(r["val/acc"]) for r in rows if r.get("val/acc")]
+
+
+def test_fit_trains_tests_and_summarises(tiny_data, tmp_path, capsys):
+    cli = main(["--config", str(tiny_config(tiny_data, tmp_path, epochs=6))])
+    out = capsys.readouterr().out
+    assert "Best checkpoint:" in out and "python -m kwslab.predict --ckpt" in out
+    assert "accuracy" in out and "precision" in out
+    test_acc = cli.trainer.callback_metrics["test/acc"].item()
+    assert test_acc >= 0.9, f"the tiny tone task should be learnt, test/acc={test_acc}"
+    best = Path(cli.trainer.checkpoint_callback.best_model_path)
+    ckpt = load_checkpoint(best)  # weights_only loading works on our own checkpoints
+    hp = ckpt["hyper_parameters"]
+    assert hp["labels"] == ["high", "low", "mid"] and hp["num_outputs"] == 3
+    assert hp["feature_config"]["num_frames"] == 51 and hp["feature_config"]["n_mfcc"] == 13
+    assert (tmp_path / "lightning_logs" / "version_0" / "config.yaml").is_file()  # resolved config saved
+    assert (tmp_path / "confusion_test.png").is_file()
+
+
+def test_resume_after_a_crash_reaches_the_uninterrupted_metrics(tiny_data, tmp_path):
+    full = main(["--config", str(tiny_config(tiny_data, tmp_path / "full", epochs=4)), "--test=false"])
+    reference = _final_val_acc(tmp_path / "full")
+    weights = {k: v.clone() for k, v in full.model.state_dict().items()}
+
+    crash_cfg = tiny_config(tiny_data, tmp_path / "crash", epochs=4)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        main(["--config", str(crash_cfg), "--test=false",
+              "--trainer.callbacks+=tests.models.crash.CrashAt", "--trainer.callbacks.epoch=2",
+              "--trainer.callbacks.batch=1"])
+    assert (tmp_path / "crash" / "ckpt" / "last.ckpt").is_file()
+    resumed = main(["--config", str(crash_cfg), "--test=false", "--ckpt_path", "last"])
+    assert resumed.trainer.current_epoch == 4
+    for k, v in resumed.model.state_dict().items():
+        assert torch.allclose(v.float(), weights[k].float(), atol=1e-5), f"{k} differs after resume"
+    assert resumed.trainer.callback_metrics["val/acc"].item() == pytest.approx(reference[-1])
+
+
+def test_same_seed_same_metrics(tiny_data, tmp_path):
+    a = main(["--config", str(tiny_config(tiny_data, tmp_path / "a", epochs=2)), "--test=false"])
+    b = main(["--config", str(tiny_config(tiny_data, tmp_path / "b", epochs=2)), "--test=false"])
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(v, b.model.state_dict()[k]), k
+    assert _final_val_acc(tmp_path / "a") == _final_val_acc(tmp_path / "b")
+
+
+def test_wandb_offline_run_files_and_run_id_in_checkpoint(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cli = main(["--config", str(tiny_config(tiny_data, tmp_path, epochs=1, logger="wandb")), "--test=false"])
+    runs = list((tmp_path / "runs" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1, list((tmp_path / "runs").rglob("*"))[:20]
+    assert list(runs[0].glob("*.wandb")), "the offline run file was not written"
+    ckpt = load_checkpoint(tmp_path / "ckpt" / "last.ckpt")
+    assert ckpt["wandb_run_id"] == cli.trainer.logger.version
+    assert ckpt["wandb_run_id"] in runs[0].name
+    import wandb
+
+    wandb.finish()
+
+
+def test_unknown_config_key_fails_before_training(tiny_data, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(tiny_config(tiny_data, tmp_path)), "--model.chanels=[8]"])
+    assert exc.value.code != 0
+    assert "chanels" in capsys.readouterr().err
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_wrong_config_value_fails_before_training(tiny_data, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--config", str(tiny_config(tiny_data, tmp_path)), "--trainer.max_epochs=many"])
+    assert "max_epochs" in capsys.readouterr().err

@@ -1,0 +1,132 @@
+"""Configs, fine-tuning, evaluate/predict, a user's own model, overfitting one batch, DDP on CPU."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from kwslab.evaluate import main as evaluate_main
+from kwslab.fit import main
+from kwslab.models import KeywordClassifier
+from kwslab.predict import main as predict_main
+from tests.models.tiny import make_tiny_dataset, tiny_config
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("trained")
+    cli = main(["--config", str(tiny_config(tiny_data, out, epochs=6)), "--test=false"])
+    return Path(cli.trainer.checkpoint_callback.best_model_path)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.name for c in CONFIGS])
+def test_every_config_prints_a_complete_config(config, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(config), "--print_config"])
+    assert exc.value.code in (0, None)
+    printed = capsys.readouterr().out
+    for key in ("trainer:", "model:", "data:", "class_path:", "seed_everything:"):
+        assert key in printed
+
+
+def test_overfit_one_batch_loss_falls(tiny_data):
+    from kwslab.data.datamodules import KeywordDataModule
+
+    dm = KeywordDataModule(str(tiny_data["train"]), features={"num_frames": 51, "n_mfcc": 13, "cmvn": True},
+                           batch_size=12)
+    dm.setup("fit")
+    x, y = next(iter(dm.train_dataloader()))[:2]
+    torch.manual_seed(0)
+    model = KeywordClassifier(dm.num_outputs, dm.labels, dm.feature_config.to_dict(), channels=(16, 16),
+                              hidden=16, dropout=0.0)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(60):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.05 * losses[0] and losses[-1] < 0.05
+
+
+def test_predict_and_evaluate_a_trained_model(trained, tiny_data, tmp_path, capsys):
+    files = sorted((tiny_data["test"].parent / "wav" / "test").glob("*.wav"))
+    assert predict_main(["--ckpt", str(trained), "--json", "--top-k", "2", *map(str, files)]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert len(results) == len(files) and all(len(r["top"]) == 2 for r in results)
+    correct = sum(r["keyword"] == Path(r["file"]).name.split("_")[0] for r in results)
+    assert correct / len(results) >= 0.9
+    assert evaluate_main(["--ckpt", str(trained), "--manifest", str(tiny_data["test"]), "--json",
+                          "--png", str(tmp_path / "cm.png")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["accuracy"] >= 0.9 and set(report["per_class"]) == {"high", "low", "mid"}
+    assert sum(map(sum, report["confusion_matrix"])) == len(files) and (tmp_path / "cm.png").is_file()
+
+
+def test_evaluate_reports_unknown_keywords_and_predict_reports_bad_files(trained, tmp_path, capsys):
+    from kwslab.data.manifest import write_manifest
+    from tests.models.tiny import make_tiny_dataset
+
+    other = make_tiny_dataset(tmp_path, per_class={"test": 2}, classes={"buzz": 5000.0, "low": 300.0})
+    assert evaluate_main(["--ckpt", str(trained), "--manifest", str(other["test"])]) == 2
+    err = capsys.readouterr().err
+    assert "'buzz' (2 rows)" in err and "--skip-unknown" in err
+    assert evaluate_main(["--ckpt", str(trained), "--manifest", str(other["test"]), "--skip-unknown"]) == 0
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"ID3\x03\x00" + bytes(100))
+    good = next((tmp_path / "wav" / "test").glob("low_*.wav"))
+    assert predict_main(["--ckpt", str(trained), str(broken), str(good)]) == 1
+    captured = capsys.readouterr()
+    assert "broken.wav" in captured.err and "MP3" in captured.err and "low" in captured.out
+    assert predict_main(["--ckpt", str(tmp_path / "missing.ckpt"), str(good)]) == 2
+
+
+def test_fine_tune_new_keywords_with_frozen_backbone(trained, tmp_path):
+    data = make_tiny_dataset(tmp_path / "new", classes={"buzz": 5000.0, "hum": 150.0})
+    source = torch.load(trained, map_location="cpu", weights_only=True)["state_dict"]
+    cli = main(["--config", str(tiny_config(data, tmp_path / "ft", epochs=8)), "--test=false",
+                f"--model.init_from={trained}", "--model.freeze_backbone=true"])
+    tuned = cli.model.state_dict()
+    assert cli.model.labels == ["buzz", "hum"]
+    for name, value in tuned.items():
+        if name.startswith("net.backbone."):
+            assert torch.equal(value, source[name]), f"frozen {name} changed"
+    assert tuned["net.head.3.weight"].shape[0] == 2  # re-initialised head for two new classes
+    assert cli.trainer.callback_metrics["val/acc"].item() >= 0.9
+
+
+def test_user_defined_module_trains_by_class_path(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "tests" / "fixtures_pkg"))
+    cli = main(["--config", str(tiny_config(tiny_data, tmp_path, epochs=2)), "--test=false",
+                "--model=userpkg.models.MeanPoolClassifier", "--model.lr=0.1"])
+    assert type(cli.model).__name__ == "MeanPoolClassifier"
+    assert cli.model.labels == ["high", "low", "mid"] and cli.model.linear.out_features == 3
+    assert "val/acc" in cli.trainer.callback_metrics
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, tmp_path, epochs=4)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "kwslab.fit", "--config", str(config),
+                           "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Best checkpoint:" in proc.stdout
+    assert (tmp_path / "ckpt" / "last.ckpt").is_file()
+    acc = float(proc.stdout.split("accuracy ")[1].split()[0])
+    assert acc >= 0.9, proc.stdout
