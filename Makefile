@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # On a GPU machine, set TORCH_SPEC to the CUDA build you want, e.g. TORCH_SPEC="torch==2.13.0".
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test test-fast clean
+.PHONY: install demo features-demo test test-fast clean
 
 $(BIN)/.kwslab-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ $(BIN)/.kwslab-installed: pyproject.toml
 install: $(BIN)/.kwslab-installed
 
 demo: install
+	$(BIN)/python -m kwslab.fit --config configs/cnn.yaml
+
+features-demo: install
 	$(BIN)/python -m kwslab.demo
 
 test: install

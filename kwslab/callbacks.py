@@ -121,8 +121,8 @@ class ConfusionMatrixCallback(Callback):
         if not self._indices:
             return []
         indices = torch.cat(self._indices).numpy()
-        dataset = getattr(trainer.datamodule, f"{split}_dataset", None) if trainer.datamodule else None
-        rows = getattr(dataset, "rows", None)
+        datasets = getattr(trainer.datamodule, "datasets", None) or {}
+        rows = getattr(datasets.get(split), "rows", None)
         wrong = np.flatnonzero(preds != targets)[: self.max_misclassified]
         name = (lambda i: str(rows[i].path)) if rows is not None else str
         return [(name(int(indices[i])), labels[targets[i]], labels[preds[i]]) for i in wrong]
@@ -135,3 +135,79 @@ class WandbRunIdCallback(Callback):
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger) and logger.version:
                 checkpoint["wandb_run_id"] = logger.version
+
+
+class DecodingEvaluationCallback(Callback):
+    """Beam-search (optionally LM-fused) decoding of the validation set every ``every_n_epochs`` epochs, and of
+    the test set; logs ``<split>/wer_beam`` and ``<split>/cer_beam`` beside the model's greedy ``<split>/wer``, and
+    a table of example transcripts (reference, greedy, beam) to W&B.
+
+    Works with any model whose validation/test step returns ``log_probs`` (list of ``(T, V)`` arrays),
+    ``references`` and ``greedy`` (lists of str), e.g. :class:`kwslab.models.CTCRecognizer`.
+
+    Args:
+        every_n_epochs: decode the validation set with the beam every this many epochs. Default 5.
+        beam_width: beam width. Default 16.
+        lm: optional ARPA language model file for shallow fusion.
+        alpha: LM weight. beta: word insertion bonus.
+        max_examples: rows of the example-transcript table. Default 20.
+    """
+
+    def __init__(self, every_n_epochs: int = 5, beam_width: int = 16, lm: str | None = None, alpha: float = 0.5,
+                 beta: float = 1.0, max_examples: int = 20) -> None:
+        self.every_n_epochs, self.beam_width, self.max_examples = every_n_epochs, beam_width, max_examples
+        self.lm_path, self.alpha, self.beta = lm, alpha, beta
+        self._lm: Any = None
+        self._items: list[tuple[np.ndarray, str, str]] = []
+        self.results: dict[str, dict[str, Any]] = {}
+
+    def _active(self, trainer: L.Trainer, split: str) -> bool:
+        if split == "test":
+            return True
+        return not trainer.sanity_checking and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+
+    def _collect(self, trainer: L.Trainer, split: str, outputs: Any) -> None:
+        if self._active(trainer, split) and isinstance(outputs, dict) and "log_probs" in outputs:
+            self._items.extend(zip(outputs["log_probs"], outputs["references"], outputs["greedy"]))
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._items = []
+
+    on_test_epoch_start = on_validation_epoch_start
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._collect(trainer, "val", outputs)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._collect(trainer, "test", outputs)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._finish(trainer, pl_module, "val")
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._finish(trainer, pl_module, "test")
+
+    def _finish(self, trainer: L.Trainer, pl_module: L.LightningModule, split: str) -> None:
+        if not self._items:
+            return
+        from kwslab.decoding.beam import beam_search_batch
+        from kwslab.metrics import error_rates
+
+        if self.lm_path and self._lm is None:
+            from kwslab.decoding.lm import load_lm
+
+            self._lm = load_lm(self.lm_path)
+        log_probs, refs, greedy_hyps = (list(x) for x in zip(*self._items))
+        beams = beam_search_batch(log_probs, pl_module.vocab, self.beam_width, self._lm, self.alpha, self.beta,
+                                  n_best=1)
+        beam_hyps = [b[0][0] if b else "" for b in beams]
+        rates = error_rates(refs, beam_hyps)
+        pl_module.log(f"{split}/wer_beam", rates["wer"], sync_dist=True)
+        pl_module.log(f"{split}/cer_beam", rates["cer"], sync_dist=True)
+        examples = [list(row) for row in zip(refs, greedy_hyps, beam_hyps)][: self.max_examples]
+        self.results[split] = {**rates, "greedy": error_rates(refs, greedy_hyps), "examples": examples}
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_table(f"{split}/transcripts", columns=["reference", "greedy", "beam"], data=examples,
+                                 step=trainer.global_step)
+        self._items = []

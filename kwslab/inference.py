@@ -16,7 +16,7 @@ import torch
 
 from kwslab.audio import load_audio
 from kwslab.checkpoint import CheckpointError, load_checkpoint
-from kwslab.dsp import FeatureConfig, FeatureExtractor
+from kwslab.dsp import FeatureConfig, cached_extractor
 
 DEFAULT_CLASS = "kwslab.models.KeywordClassifier"
 
@@ -33,7 +33,7 @@ class LoadedModel:
 
     def features(self, path: str | Path) -> np.ndarray:
         """Read any WAV the reader accepts, resample, and extract ``(F, T)`` features."""
-        return FeatureExtractor(self.feature_config)(load_audio(path, self.feature_config.sample_rate))
+        return cached_extractor(self.feature_config)(load_audio(path, self.feature_config.sample_rate))
 
     @torch.no_grad()
     def logits(self, feats: Sequence[np.ndarray]) -> torch.Tensor:

@@ -39,3 +39,17 @@ def format_report(report: dict) -> str:
     lines.append(f"accuracy {report['accuracy']:.4f}   macro F1 {report['macro_f1']:.4f}   "
                  f"({sum(m['support'] for m in report['per_class'].values())} clips)")
     return "\n".join(lines)
+
+
+def error_rates(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float]:
+    """Corpus-level word and character error rates (jiwer: total edits / total reference words or chars).
+
+    Pairs whose reference is empty after normalisation are skipped (WER is undefined for them).
+    """
+    import jiwer
+
+    pairs = [(r.strip(), h.strip()) for r, h in zip(references, hypotheses, strict=True) if r.strip()]
+    if not pairs:
+        return {"wer": 0.0, "cer": 0.0}
+    refs, hyps = [p[0] for p in pairs], [p[1] for p in pairs]
+    return {"wer": float(jiwer.wer(refs, hyps)), "cer": float(jiwer.cer(refs, hyps))}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 __all__ = ["DEFAULT_CHARS", "CharVocab", "normalize_text"]
 
@@ -173,3 +173,19 @@ class CharVocab:
         if unknown:
             raise ValueError(f"CharVocab.from_dict: unknown keys {unknown}")
         return cls(chars=str(d.get("chars", DEFAULT_CHARS)), blank_first=bool(d.get("blank_first", True)))
+
+
+def vocab_from_tokens(tokens: Sequence[str]) -> CharVocab:
+    """Rebuild a :class:`CharVocab` from its ``tokens`` list (as saved in checkpoints and ONNX metadata).
+
+    Raises:
+        ValueError: when the list is not a CharVocab token list (one ``""`` blank, first or last, single chars).
+    """
+    tokens = list(tokens)
+    blanks = [i for i, t in enumerate(tokens) if t == ""]
+    if len(blanks) != 1 or blanks[0] not in (0, len(tokens) - 1) or any(len(t) > 1 for t in tokens):
+        raise ValueError(f"not a character vocabulary token list (one '' blank first or last, single "
+                         f"characters): {tokens!r}")
+    vocab = CharVocab("".join(tokens), blank_first=blanks[0] == 0)
+    assert vocab.tokens == tokens
+    return vocab

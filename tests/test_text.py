@@ -69,3 +69,14 @@ def test_bad_chars_and_dict_roundtrip():
     assert hash(CharVocab.from_dict(v.to_dict())) == hash(v)
     with pytest.raises(ValueError, match="unknown keys"):
         CharVocab.from_dict({"chars": "ab", "blnk": 0})
+
+
+def test_vocab_from_tokens_round_trips_and_rejects_other_lists():
+    from kwslab.text import CharVocab, vocab_from_tokens
+
+    for vocab in (CharVocab(), CharVocab("abc ", blank_first=False)):
+        rebuilt = vocab_from_tokens(vocab.tokens)
+        assert rebuilt == vocab and rebuilt.blank == vocab.blank
+    for bad in (["a", "b"], ["", "a", ""], ["a", "", "b"], ["", "ab"]):
+        with pytest.raises(ValueError, match="token list"):
+            vocab_from_tokens(bad)

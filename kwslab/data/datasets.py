@@ -163,7 +163,9 @@ class FeatureDataset(Dataset):
 
 
 class KeywordDataset(FeatureDataset):
-    """Keyword classification: item -> ``(features (F, num_frames) float32, label index int)``.
+    """Keyword classification: item -> ``(features (F, num_frames) float32, label index int, item index int)``.
+
+    The item index lets callbacks name the file behind a prediction (``dataset.rows[index]``).
 
     Args:
         manifest: CSV path (read with ``need_keyword=True``) or rows.
@@ -193,9 +195,9 @@ class KeywordDataset(FeatureDataset):
                                         "training data) or fix the rows.")
         self.targets = [index[r.keyword] for r in self.rows]
 
-    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, item: int | tuple[int, int]) -> tuple[torch.Tensor, int, int]:
         index, epoch = self._resolve(item)
-        return self._tensor(index, epoch), self.targets[index]
+        return self._tensor(index, epoch), self.targets[index], index
 
 
 class CTCDataset(FeatureDataset):

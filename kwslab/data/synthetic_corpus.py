@@ -115,6 +115,27 @@ def build_keyword_corpus(root: str | Path, keywords: Sequence[str] = ("yes", "no
     return paths
 
 
+def build_digit_sequences(root: str | Path, voices: Sequence[str] = ("default",), per_voice: int = 2,
+                          count: int = 3000, min_words: int = 2, max_words: int = 5, sample_rate: int = 16000,
+                          seed: int = 0, progress: bool = True) -> dict[str, Path]:
+    """Connected digit strings for CTC: espeak says ``zero`` ... ``nine`` in every voice, then
+    :func:`~kwslab.data.sources.sequences.compose_sequences` strings one voice's words together with random gaps
+    and light noise. Voices are split between train/val/test (no voice in two splits). Returns the manifests."""
+    from kwslab.data.sources.fsdd import DIGIT_WORDS
+    from kwslab.data.sources.sequences import compose_sequences
+    from kwslab.tts import BuildConfig, build_dataset
+
+    root = Path(root).resolve()
+    words = root / "words"
+    summary = build_dataset(BuildConfig(out=str(words), keywords=list(DIGIT_WORDS), voices=list(voices),
+                                        per_voice=per_voice, sample_rate=sample_rate, seed=seed, progress=progress))
+    if summary.failed:
+        raise RuntimeError(f"espeak build of {words} failed for {len(summary.failed)} clips: {summary.failed[0][1]}")
+    result = compose_sequences(words / "manifest.csv", root, count=count, min_words=min_words, max_words=max_words,
+                               noise_snr=(15.0, 40.0), sample_rate=sample_rate, seed=seed)
+    return {k: Path(v) for k, v in result.manifests.items()}
+
+
 def _as_dict(row: ManifestRow) -> dict[str, Any]:
     d = row.to_dict()
     d["filename"] = str(row.path)
@@ -126,7 +147,10 @@ def _as_dict(row: ManifestRow) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kwslab.data.synthetic_corpus", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=["keywords", "digit-sequences"], default="keywords",
+                        help="keywords: the keyword classes + _unknown_ + _silence_; digit-sequences: CTC data")
     parser.add_argument("--root", required=True, help="output folder")
+    parser.add_argument("--count", type=int, default=3000, help="digit-sequences: utterances to compose")
     parser.add_argument("--keywords", nargs="+", default=["yes", "no"])
     parser.add_argument("--unknown-words", nargs="+", default=list(DEFAULT_UNKNOWN_WORDS))
     parser.add_argument("--voices", nargs="+", default=["default"])
@@ -135,8 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
-        paths = build_keyword_corpus(args.root, args.keywords, args.unknown_words, args.voices, args.per_voice,
-                                     sample_rate=args.sample_rate, seed=args.seed)
+        if args.task == "keywords":
+            paths = build_keyword_corpus(args.root, args.keywords, args.unknown_words, args.voices, args.per_voice,
+                                         sample_rate=args.sample_rate, seed=args.seed)
+        else:
+            paths = build_digit_sequences(args.root, args.voices, args.per_voice, args.count,
+                                          sample_rate=args.sample_rate, seed=args.seed)
     except (ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -30,7 +30,8 @@ def test_keyword_dataset_items(manifests: dict[str, Path]) -> None:
     cfg = small_features()
     ds = KeywordDataset(manifests["train"], cfg)
     assert len(ds) == 2 * len(KEYWORDS) and ds.labels == sorted(KEYWORDS)
-    feats, label = ds[0]
+    feats, label, index = ds[0]
+    assert index == 0
     assert feats.shape == (cfg.num_features, 50) and feats.dtype == torch.float32
     assert isinstance(label, int) and ds.labels[label] == ds.rows[0].keyword
     expected = FeatureExtractor(cfg)(load_audio(ds.rows[3].path, SR))

@@ -37,6 +37,11 @@ def test_fit_trains_tests_and_summarises(tiny_data, tmp_path, capsys):
     assert hp["feature_config"]["num_frames"] == 51 and hp["feature_config"]["n_mfcc"] == 13
     assert (tmp_path / "lightning_logs" / "version_0" / "config.yaml").is_file()  # resolved config saved
     assert (tmp_path / "confusion_test.png").is_file()
+    cm_cb = next(cb for cb in cli.trainer.callbacks if type(cb).__name__ == "ConfusionMatrixCallback")
+    result = cm_cb.results["test"]
+    assert result["confusion"].sum() == 18 and result["report"]["accuracy"] == pytest.approx(test_acc, abs=1e-6)
+    for file, true, predicted in result["misclassified"]:  # named by the dataset rows behind each prediction
+        assert Path(file).is_file() and Path(file).name.startswith(true) and true != predicted
 
 
 def test_resume_after_a_crash_reaches_the_uninterrupted_metrics(tiny_data, tmp_path):
