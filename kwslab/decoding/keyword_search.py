@@ -1,0 +1,118 @@
+"""Open-vocabulary keyword search on CTC posteriors: spot any spelled word, no keyword classes needed.
+
+The keyword's tokens are interleaved with blanks, ``[k1, b, k2, b, ..., kn]`` (no leading/trailing blank,
+so the match starts at the frame of the first token and ends at the frame of the last), and a Viterbi
+pass over the frames finds, for every end frame, the best alignment of that sequence starting at *any*
+earlier frame (usual CTC transitions: stay, advance, skip a blank between different tokens). Its
+log-probability divided by the number of keyword tokens is the detection score (``exp`` of it, a
+per-token confidence in ``(0, 1]``, is compared with ``threshold``). Overlapping candidates are resolved
+greedily, best first, and detections come back sorted by time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from kwslab.decoding._checks import check_log_probs
+from kwslab.text import CharVocab
+
+__all__ = ["Detection", "keyword_search", "keyword_scores"]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One keyword hit: frames ``[start_frame, end_frame]`` (inclusive) and times in seconds."""
+
+    keyword: str
+    start_frame: int
+    end_frame: int
+    start: float
+    end: float
+    score: float  # per-token confidence exp(log-prob / n_tokens), in (0, 1]
+
+
+def keyword_scores(log_probs: np.ndarray, ids: list[int], blank: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best alignment of ``ids`` ending at each frame.
+
+    Args:
+        log_probs: ``(T, V)`` log-probabilities.
+        ids: Keyword token ids (non-empty, no blank).
+        blank: The blank index.
+
+    Returns:
+        ``(score (T,), start (T,))``: the best total log-probability of a match whose last token is
+        emitted at frame ``t`` (``-inf`` if none) and the frame that match starts at.
+    """
+    y = np.asarray(ids, dtype=np.int64)
+    seq = np.full(2 * y.size - 1, blank, dtype=np.int64)
+    seq[0::2] = y
+    S = seq.size
+    can_skip = np.zeros(S, dtype=bool)  # token state s may come from s - 2 when the tokens differ
+    if y.size > 1:
+        can_skip[2::2] = y[1:] != y[:-1]
+    emit = log_probs[:, seq]  # (T, S)
+    T = emit.shape[0]
+    score = np.full(T, -np.inf)
+    start = np.zeros(T, dtype=np.int64)
+    a = np.full(S, -np.inf)
+    a_start = np.zeros(S, dtype=np.int64)
+    prev1, prev2 = np.full(S, -np.inf), np.full(S, -np.inf)
+    s1, s2 = np.zeros(S, dtype=np.int64), np.zeros(S, dtype=np.int64)
+    for t in range(T):
+        prev1[1:], s1[1:] = a[:-1], a_start[:-1]
+        prev2[2:], s2[2:] = np.where(can_skip[2:], a[:-2], -np.inf), a_start[:-2]
+        best = np.maximum(np.maximum(a, prev1), prev2)
+        new_start = np.where(best == a, a_start, np.where(best == prev1, s1, s2))
+        # A new match may start at this frame with the first token.
+        if 0.0 > best[0]:
+            best[0], new_start[0] = 0.0, t
+        a = best + emit[t]
+        a_start = new_start
+        score[t], start[t] = a[-1], a_start[-1]
+    return score, start
+
+
+def keyword_search(
+    log_probs: np.ndarray,
+    vocab: CharVocab,
+    keyword: str,
+    frame_shift_s: float = 0.01,
+    threshold: float = 0.5,
+) -> list[Detection]:
+    """Find ``keyword`` in CTC posteriors.
+
+    Args:
+        log_probs: ``(T, V)`` log-probabilities of one utterance.
+        vocab: The model's vocabulary.
+        keyword: Text to spot (normalised with ``vocab``; may be any word the vocabulary can spell).
+        frame_shift_s: Seconds per frame of ``log_probs`` (after the model's subsampling).
+        threshold: Minimum per-token confidence ``exp(log-prob / n_tokens)`` in ``(0, 1]`` (default 0.5).
+
+    Returns:
+        Non-overlapping detections sorted by start time.
+
+    Raises:
+        ValueError: for an empty keyword, characters outside the vocabulary, or a threshold outside (0, 1].
+    """
+    lp = check_log_probs(log_probs, vocab)
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    ids = vocab.encode(keyword)
+    if not ids:
+        raise ValueError(f"keyword {keyword!r} is empty after normalisation")
+    total, start = keyword_scores(lp, ids, vocab.blank)
+    conf = np.exp(total / len(ids))
+    found: list[Detection] = []
+    taken = np.zeros(lp.shape[0], dtype=bool)
+    for t in np.argsort(-conf, kind="stable").tolist():
+        if conf[t] < threshold:
+            break
+        s = int(start[t])
+        if taken[s:t + 1].any():
+            continue
+        taken[s:t + 1] = True
+        found.append(Detection(vocab.normalize(keyword), s, t, s * frame_shift_s, (t + 1) * frame_shift_s,
+                               float(conf[t])))
+    return sorted(found, key=lambda d: d.start_frame)

@@ -1,0 +1,103 @@
+"""Prefix beam search: exactness against brute force, batch = single, agreement with pyctcdecode."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from kwslab.decoding import beam_search, beam_search_batch, ctc_log_likelihood, greedy
+from kwslab.decoding.synthetic import synthetic_utterance
+from kwslab.text import CharVocab
+
+from ._brute import labelling_logprobs, random_log_probs
+
+NO_PRUNE = dict(token_min_logp=-1e9, beam_prune_logp=-1e9)
+
+
+@pytest.mark.parametrize("chars,blank_first", [("ab", True), ("abc", True), ("abc", False)])
+def test_exhaustive_beam_equals_brute_force(chars: str, blank_first: bool) -> None:
+    """Without pruning the search is exact: every labelling's score is its total CTC probability."""
+    vocab = CharVocab(chars, blank_first=blank_first)
+    rng = np.random.default_rng(len(chars) + blank_first)
+    for T in (1, 2, 4, 6):
+        for conc in (0.3, 1.0):
+            lp = random_log_probs(rng, T, len(vocab), conc)
+            ref = labelling_logprobs(lp, vocab.blank)
+            hyps = beam_search(lp, vocab, beam_width=5000, **NO_PRUNE)
+            assert len(hyps) == len(ref)
+            for text, score in hyps:
+                assert score == pytest.approx(ref[tuple(vocab.encode(text))], abs=1e-9)
+            best = max(ref, key=ref.get)
+            assert hyps[0][0] == vocab.decode(best)
+
+
+def test_wide_beam_finds_most_probable_labelling_on_tiny_inputs() -> None:
+    vocab = CharVocab("abc")
+    rng = np.random.default_rng(7)
+    hits = 0
+    for _ in range(30):
+        lp = random_log_probs(rng, 6, 4, 0.5)
+        ref = labelling_logprobs(lp, vocab.blank)
+        text = beam_search(lp, vocab, beam_width=64)[0][0]
+        hits += ref[tuple(vocab.encode(text))] >= max(ref.values()) - 1e-12
+    assert hits == 30
+
+
+def test_batch_matches_single_and_blank_last_vocab() -> None:
+    rng = np.random.default_rng(3)
+    for vocab in (CharVocab(), CharVocab(blank_first=False)):
+        utts = [synthetic_utterance(rng, vocab, kind, int(rng.integers(20, 70)), n_words=(1, 3))
+                for kind in ("peaky", "flat") for _ in range(4)]
+        batch = beam_search_batch([x for x, _ in utts], vocab, beam_width=12)
+        for (x, _), hyps in zip(utts, batch):
+            single = beam_search(x, vocab, beam_width=12)
+            assert [h[0] for h in hyps] == [h[0] for h in single]
+            np.testing.assert_allclose([h[1] for h in hyps], [h[1] for h in single], atol=1e-9)
+        peaky = [(x, t) for (x, t), h in zip(utts[:4], batch[:4])]
+        assert sum(h[0][0] == greedy(x, vocab) for (x, _), h in zip(peaky, batch)) >= 3
+
+
+def test_blank_skipping_does_not_change_peaky_results() -> None:
+    """The blank-frame shortcut (token_min_logp=-12) agrees with a search that tries every token."""
+    vocab = CharVocab()
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        x, _ = synthetic_utterance(rng, vocab, "peaky", 80, n_words=(2, 4))
+        fast = beam_search(x, vocab, beam_width=16)[0]
+        full = beam_search(x, vocab, beam_width=16, token_min_logp=-1e9)[0]
+        assert fast[0] == full[0]
+        assert fast[1] == pytest.approx(full[1], abs=1e-3)
+
+
+def test_n_best_top_k_and_argument_checks() -> None:
+    vocab = CharVocab()
+    x, _ = synthetic_utterance(np.random.default_rng(0), vocab, "flat", 40, n_words=(1, 2))
+    hyps = beam_search(x, vocab, beam_width=8, n_best=3)
+    assert len(hyps) == 3 and hyps[0][1] >= hyps[1][1] >= hyps[2][1]
+    assert len({h[0] for h in beam_search(x, vocab, beam_width=8)}) == len(beam_search(x, vocab, beam_width=8))
+    assert beam_search(x, vocab, beam_width=8, top_k=1)[0][0] == greedy(x, vocab)
+    for bad in (dict(beam_width=0), dict(beam_prune_logp=1.0), dict(top_k=0), dict(n_best=0)):
+        with pytest.raises(ValueError):
+            beam_search(x, vocab, **bad)
+    assert beam_search(np.zeros((0, len(vocab))), vocab) == [("", 0.0)]
+
+
+def test_at_least_as_probable_as_pyctcdecode_on_peaky_utterances() -> None:
+    pyctcdecode = pytest.importorskip("pyctcdecode")
+    logging.getLogger("pyctcdecode").setLevel(logging.ERROR)
+    vocab = CharVocab()
+    decoder = pyctcdecode.build_ctcdecoder(vocab.tokens)
+    rng = np.random.default_rng(2024)
+    utts = [synthetic_utterance(rng, vocab, "peaky", 60, n_words=(1, 4)) for _ in range(200)]
+    ours = beam_search_batch([x for x, _ in utts], vocab, beam_width=16, token_min_logp=-12, beam_prune_logp=-10)
+    at_least, same = 0, 0
+    for (x, _), hyps in zip(utts, ours):
+        theirs = decoder.decode_beams(x, beam_width=16, token_min_logp=-12, beam_prune_logp=-10)[0][0]
+        mine = hyps[0][0]
+        same += " ".join(mine.split()) == theirs
+        at_least += (ctc_log_likelihood(x, vocab.encode(mine), vocab.blank)
+                     >= ctc_log_likelihood(x, vocab.encode(theirs), vocab.blank) - 1e-9)
+    assert at_least >= 199  # >= 99.5 %
+    assert same >= 190
