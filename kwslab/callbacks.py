@@ -194,9 +194,9 @@ class DecodingEvaluationCallback(Callback):
         from kwslab.metrics import error_rates
 
         if self.lm_path and self._lm is None:
-            from kwslab.decoding.lm import load_lm
+            from kwslab.decoding.lm import NGramLM
 
-            self._lm = load_lm(self.lm_path)
+            self._lm = NGramLM.load_arpa(self.lm_path)
         log_probs, refs, greedy_hyps = (list(x) for x in zip(*self._items))
         beams = beam_search_batch(log_probs, pl_module.vocab, self.beam_width, self._lm, self.alpha, self.beta,
                                   n_best=1)

@@ -1,4 +1,5 @@
 """Plain ``nn.Module`` networks. Nothing here knows about Lightning, files or features."""
 from kwslab.nets.cnn import KeywordCNN
+from kwslab.nets.crnn import CRNN
 
-__all__ = ["KeywordCNN"]
+__all__ = ["CRNN", "KeywordCNN"]

@@ -1,0 +1,82 @@
+"""The CTC recogniser: network shapes, vocabulary/blank consistency, overfitting one batch, the CLI."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from kwslab.data.datamodules import CTCDataModule
+from kwslab.decoding.greedy import greedy
+from kwslab.fit import main
+from kwslab.models import CTCRecognizer
+from kwslab.nets import CRNN
+from kwslab.text import CharVocab
+from tests.models.tiny_ctc import CHARS, make_tiny_ctc_dataset, tiny_ctc_config
+
+
+@pytest.fixture(scope="module")
+def ctc_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_tiny_ctc_dataset(tmp_path_factory.mktemp("ctc"))
+
+
+@pytest.mark.parametrize("subsample", [1, 2, 3])
+def test_crnn_output_lengths_match_the_frames_it_produces(subsample):
+    net = CRNN(20, 5, conv_channels=(8, 8), subsample=subsample, rnn_hidden=8, rnn_layers=1).eval()
+    x = torch.randn(3, 20, 47)
+    lengths = torch.tensor([47, 30, 11])
+    log_probs, out_lens = net(x, lengths)
+    assert log_probs.shape[:2] == (3, out_lens[0].item()) and log_probs.shape[2] == 5
+    for i, n in enumerate(lengths.tolist()):  # padding never changes what the valid frames produce
+        alone, alone_len = net(x[i:i + 1, :, :n])
+        assert alone_len.item() == out_lens[i].item()
+        assert torch.allclose(alone[0], log_probs[i, :out_lens[i]], atol=1e-5)
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(log_probs.shape[:2]), atol=1e-5)
+
+
+@pytest.mark.parametrize("blank_first", [True, False])
+def test_model_and_decoders_share_the_vocabulary_blank(blank_first):
+    vocab = CharVocab(CHARS, blank_first=blank_first)
+    model = CTCRecognizer(len(vocab), vocab.tokens, {"n_mfcc": 13})
+    assert model.vocab == vocab and model.vocab.blank == vocab.blank == (0 if blank_first else len(CHARS))
+    assert model.hparams["labels"] == vocab.tokens
+    with pytest.raises(ValueError, match="num_outputs"):
+        CTCRecognizer(len(vocab) + 1, vocab.tokens, {"n_mfcc": 13})
+
+
+def test_overfit_one_batch_reaches_the_exact_transcripts(ctc_data):
+    dm = CTCDataModule(str(ctc_data["train"]), chars=CHARS, batch_size=8, bucket_by_length=False,
+                       features={"kind": "log_mel", "n_mels": 24, "cmvn": True})
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    feats, feat_lens, targets, target_lens = batch
+    torch.manual_seed(0)
+    model = CTCRecognizer(dm.num_outputs, dm.labels, dm.feature_config.to_dict(), conv_channels=(32, 32),
+                          rnn_hidden=48, rnn_layers=1, dropout=0.0)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    refs = [dm.vocab.decode(t[:n].tolist()) for t, n in zip(targets, target_lens.tolist())]
+    for step in range(300):
+        loss = model._step(batch, "train")["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 25 == 24:
+            model.eval()
+            with torch.no_grad():
+                lp, lens = model(feats, feat_lens)
+            model.train()
+            hyps = [greedy(lp[i, :lens[i]].numpy(), dm.vocab) for i in range(len(refs))]
+            if hyps == refs:
+                break
+    assert hyps == refs, list(zip(refs, hyps))
+
+
+def test_fit_ctc_through_the_cli_logs_wer_and_cer(ctc_data, tmp_path):
+    cli = main(["--config", str(tiny_ctc_config(ctc_data, tmp_path, epochs=25))])
+    metrics = cli.trainer.callback_metrics
+    assert {"test/wer", "test/cer"} <= set(metrics)
+    assert metrics["test/cer"].item() <= 0.2, metrics
+    logged = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"val/wer", "val/cer", "train/loss_epoch"} <= set(logged)
+    ckpt = torch.load(cli.trainer.checkpoint_callback.best_model_path, weights_only=True)
+    assert ckpt["hyper_parameters"]["labels"] == ["", "a", "b", "c"]
