@@ -2,12 +2,19 @@
 and the confusion matrix (printed and saved as a PNG) of a trained keyword model on a manifest.
 
 Rows whose keyword the model does not know are listed and the run stops (exit 2), unless ``--skip-unknown``.
+
+``--stream-manifest streams.json`` (from ``python -m kwslab.data.sources.streams``): streaming detection over long
+recordings with keyword time stamps; reports the miss rate (FRR) and false alarms per hour across thresholds, saves
+the DET curve, and picks the threshold meeting ``--target-fa-per-hour``. ``--store-threshold`` writes that
+calibration into the checkpoint (``--out-ckpt``: into a copy), where ``predict --stream`` finds it.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -19,6 +26,7 @@ from kwslab.checkpoint import CheckpointError
 from kwslab.data.manifest import ManifestError, read_manifest
 from kwslab.inference import load_model
 from kwslab.metrics import classification_report, confusion_matrix, format_report
+from kwslab.stream.backend import CALIBRATION_KEY
 
 
 class EvaluationError(ValueError):
@@ -60,16 +68,117 @@ def format_confusion(cm: list[list[int]], labels: list[str]) -> str:
     return "\n".join(lines)
 
 
+def evaluate_stream_manifest(ckpt: str | Path, stream_manifest: str | Path, *, target_fa_per_hour: float = 1.0,
+                             tolerance: float = 0.5, png: str | Path | None = None, threads: int | None = 1,
+                             **stream: object) -> dict:
+    """Streaming evaluation of a keyword checkpoint on ``streams.json``; see
+    :func:`kwslab.stream.evaluation.evaluate_streams` (``stream``: StreamConfig fields; None keeps defaults;
+    ``threads``: torch threads, default 1, fastest for streaming batches)."""
+    from kwslab.data.sources.streams import read_stream_manifest
+    from kwslab.stream import StreamConfig, torch_backend
+    from kwslab.stream.evaluation import evaluate_streams
+
+    entries = read_stream_manifest(stream_manifest)
+    backend = torch_backend(ckpt, threads=threads)
+    config = StreamConfig(**{k: v for k, v in stream.items() if v is not None})
+    png = Path(png) if png else Path(ckpt).with_name(f"det_{Path(stream_manifest).parent.name}.png")
+    result = evaluate_streams(backend, [(e.path, e.duration, e.events) for e in entries], config,
+                              target_fa_per_hour=target_fa_per_hour, tolerance=tolerance, png=png,
+                              title=f"{Path(ckpt).name} on {Path(stream_manifest).parent.name}")
+    if result["calibration"] is not None:
+        result["calibration"]["stream_manifest"] = str(stream_manifest)
+    return {**result, "streams": len(entries), "settings": config.to_dict()}
+
+
+def store_threshold(ckpt: str | Path, calibration: dict, out: str | Path | None = None) -> Path:
+    """Write ``calibration`` into the checkpoint under ``kwslab_threshold`` (``out``: into a copy); atomic."""
+    from kwslab.checkpoint import load_checkpoint
+
+    data = load_checkpoint(ckpt)
+    data[CALIBRATION_KEY] = calibration
+    out = Path(out) if out else Path(ckpt)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(data, f)
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out
+
+
+def format_stream_report(result: dict) -> str:
+    """A table of FRR and false alarms per hour at a spread of thresholds, and the chosen threshold."""
+    rows = result["curve"]
+    picks = sorted({0, len(rows) - 1, *range(0, len(rows), max(1, len(rows) // 12))})
+    lines = [f"{result['streams']} stream(s), {result['hours'] * 60:.1f} min, {result['events']} keywords",
+             f"{'threshold':>10} {'FRR %':>7} {'FA/hour':>9} {'FA':>5} {'missed':>7}"]
+    chosen = result["chosen"]
+    for i in picks:
+        r = rows[i]
+        lines.append(f"{r['threshold']:>10.5g} {100 * r['frr']:>7.2f} {r['fa_per_hour']:>9.2f} "
+                     f"{r['false_alarms']:>5d} {r['misses']:>7d}")
+    if chosen:
+        lines.append(f"threshold for <= {chosen['target_fa_per_hour']:g} FA/hour: {chosen['threshold']:.5g} "
+                     f"(FRR {100 * chosen['frr']:.2f}%, {chosen['fa_per_hour']:.2f} FA/hour)")
+    else:
+        lowest = min(rows, key=lambda r: r["fa_per_hour"])
+        lines.append(f"no threshold meets the target; the fewest false alarms: {lowest['fa_per_hour']:.2f}/hour "
+                     f"at threshold {lowest['threshold']:.5g}")
+    return "\n".join(lines)
+
+
+def _main_stream(args: argparse.Namespace) -> int:
+    from kwslab.data.sources.streams import StreamManifestError
+
+    try:
+        result = evaluate_stream_manifest(args.ckpt, args.stream_manifest, target_fa_per_hour=args.target_fa_per_hour,
+                                          tolerance=args.tolerance, png=args.png, hop=args.hop, window=args.window,
+                                          smooth=args.smooth, refractory=args.refractory)
+        stored = None
+        if (args.store_threshold or args.out_ckpt) and result["calibration"] is not None:
+            stored = str(store_threshold(args.ckpt, result["calibration"], args.out_ckpt))
+    except (CheckpointError, StreamManifestError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result["stored_in"] = stored
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_stream_report(result))
+        print(f"DET curve PNG: {result['png']}")
+        if stored:
+            print(f"stored the threshold in {stored} (key {CALIBRATION_KEY!r}); predict --stream uses it")
+    if (args.store_threshold or args.out_ckpt) and not stored:
+        print("error: nothing stored: no threshold meets the target", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kwslab.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", required=True, help="checkpoint written by python -m kwslab.fit")
-    parser.add_argument("--manifest", required=True, help="CSV manifest with filename and keyword columns")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--manifest", help="CSV manifest with filename and keyword columns")
+    what.add_argument("--stream-manifest", help="streams.json of long recordings with keyword time stamps")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--png", help="where to save the confusion matrix (default: beside the checkpoint)")
     parser.add_argument("--skip-unknown", action="store_true", help="drop rows whose keyword the model lacks")
     parser.add_argument("--batch-size", type=int, default=64)
+    s = parser.add_argument_group("streaming (with --stream-manifest; --png names the DET curve)")
+    s.add_argument("--target-fa-per-hour", type=float, default=1.0, help="false alarms per hour to meet (1.0)")
+    s.add_argument("--tolerance", type=float, default=0.5, help="seconds of matching slack (default 0.5)")
+    s.add_argument("--store-threshold", action="store_true", help="write the chosen threshold into --ckpt")
+    s.add_argument("--out-ckpt", help="write a copy of the checkpoint with the chosen threshold here")
+    s.add_argument("--hop", type=float, help="seconds between windows (default 0.1)")
+    s.add_argument("--window", type=float, help="window seconds (default: the model's clip length)")
+    s.add_argument("--smooth", type=int, help="moving average over this many hops (default 3)")
+    s.add_argument("--refractory", type=float, help="seconds without detections after one (default 1.0)")
     args = parser.parse_args(argv)
+    if args.stream_manifest:
+        return _main_stream(args)
     try:
         result = evaluate_keywords(args.ckpt, args.manifest, skip_unknown=args.skip_unknown,
                                    batch_size=args.batch_size, png=args.png)

@@ -1,0 +1,214 @@
+"""``python -m kwslab.export --ckpt C --out model.onnx``: a trained model as ONNX, checked against PyTorch.
+
+The FeatureConfig, the labels (CTC: the tokens, "" at the blank), the stored detection threshold and the input
+layout travel in the ONNX ``metadata_props`` as JSON, so :mod:`kwslab.onnx_infer` needs nothing else (no torch).
+
+* keyword classifiers: ``features (B, F, num_frames) -> logits (B, C)`` (frames fixed when the FeatureConfig sets
+  ``num_frames``, dynamic otherwise; batch dynamic);
+* CTC recognisers: ``features (B, F, T), lengths (B,) -> log_probs (B, T', V), out_lengths (B,)`` (T dynamic).
+
+Adding a model type is one function decorated with ``@exporter("ClassName")`` that returns an :class:`ExportSpec`.
+Uses the TorchScript-based exporter (``dynamo=False``): it needs no onnxscript and handles GRUs.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from kwslab.checkpoint import CheckpointError
+from kwslab.inference import LoadedModel, load_model
+from kwslab.onnx_infer import FORMAT, OnnxModel, OnnxModelError
+from kwslab.stream.backend import CALIBRATION_KEY
+
+OPSET = 17
+
+
+@dataclass
+class ExportSpec:
+    """How to export one kind of model.
+
+    Attributes:
+        kind: "keyword" or "ctc" (read by :class:`kwslab.onnx_infer.OnnxModel`).
+        graph: an ``nn.Module`` whose forward takes ``example`` and returns the outputs.
+        example: example inputs (their shapes fix the non-dynamic axes).
+        input_names, output_names: ONNX names. dynamic_axes: as for ``torch.onnx.export``.
+        parity_inputs: input tuples on which ONNX Runtime must match PyTorch.
+        metadata: extra JSON-able metadata (e.g. ``input_frames``, ``blank``).
+    """
+
+    kind: str
+    graph: nn.Module
+    example: tuple[torch.Tensor, ...]
+    input_names: list[str]
+    output_names: list[str]
+    dynamic_axes: dict[str, dict[int, str]]
+    parity_inputs: list[tuple[torch.Tensor, ...]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+EXPORTERS: dict[str, Callable[[LoadedModel, np.random.Generator], ExportSpec]] = {}
+
+
+def exporter(class_name: str) -> Callable:
+    """Register a function ``(LoadedModel, rng) -> ExportSpec`` for a LightningModule class (and subclasses)."""
+    def register(fn: Callable[[LoadedModel, np.random.Generator], ExportSpec]) -> Callable:
+        EXPORTERS[class_name] = fn
+        return fn
+    return register
+
+
+def _randn(rng: np.random.Generator, *shape: int) -> torch.Tensor:
+    return torch.from_numpy(rng.standard_normal(shape).astype(np.float32))
+
+
+@exporter("KeywordClassifier")
+def keyword_spec(model: LoadedModel, rng: np.random.Generator) -> ExportSpec:
+    """Keyword CNN: fixed frames when ``num_frames`` is set (the head pools over time, so any count works)."""
+    cfg = model.feature_config
+    frames = cfg.num_frames
+    example = (_randn(rng, 1, cfg.num_features, frames or 101),)
+    axes = {"features": {0: "batch"} if frames else {0: "batch", 2: "frames"}, "logits": {0: "batch"}}
+    parity = [(_randn(rng, 3, cfg.num_features, frames or t),) for t in ((101,) if frames else (101, 37))]
+    return ExportSpec("keyword", model.module, example, ["features"], ["logits"], axes, parity,
+                      {"input_frames": frames})
+
+
+class _CTCGraph(nn.Module):
+    """``(B, F, T), (B,) -> (B, T', V) log-probs, (B,) lengths``, without packing (unmasked padding)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        log_probs, _ = self.net(features, None)
+        return log_probs, self.net.output_lengths(lengths)
+
+
+@exporter("CTCRecognizer")
+def ctc_spec(model: LoadedModel, rng: np.random.Generator) -> ExportSpec:
+    """CTC recogniser: dynamic time axis; parity checked on one utterance at a time, at several lengths."""
+    f = model.feature_config.num_features
+    example = (_randn(rng, 1, f, 120), torch.tensor([120]))
+    axes = {"features": {0: "batch", 2: "frames"}, "lengths": {0: "batch"},
+            "log_probs": {0: "batch", 1: "out_frames"}, "out_lengths": {0: "batch"}}
+    parity = [(_randn(rng, 1, f, t), torch.tensor([t])) for t in (37, 160, 301)]
+    blank = getattr(getattr(model.module, "vocab", None), "blank", None)
+    return ExportSpec("ctc", _CTCGraph(model.module.net), example, ["features", "lengths"],
+                      ["log_probs", "out_lengths"], axes, parity, {"input_frames": None, "blank": blank})
+
+
+def spec_for(model: LoadedModel, seed: int = 0) -> ExportSpec:
+    """The :class:`ExportSpec` registered for the model's class (or its nearest registered base class)."""
+    for cls in type(model.module).__mro__:
+        if cls.__name__ in EXPORTERS:
+            return EXPORTERS[cls.__name__](model, np.random.default_rng(seed))
+    raise CheckpointError(f"{model.path}: no ONNX exporter for {type(model.module).__name__}; known: "
+                          f"{', '.join(EXPORTERS)} (register one with kwslab.export.exporter)")
+
+
+def _metadata(model: LoadedModel, spec: ExportSpec, calibration: dict | None) -> dict[str, str]:
+    values = {"kind": spec.kind, "feature_config": model.feature_config.to_dict(), "labels": model.labels,
+              "threshold": calibration, "model_class": type(model.module).__qualname__,
+              "source_checkpoint": model.path.name, "inputs": spec.input_names, "outputs": spec.output_names,
+              **spec.metadata}
+    return {"kwslab_format": FORMAT, **{k: json.dumps(v) for k, v in values.items()}}
+
+
+def _to_onnx_bytes(spec: ExportSpec, opset: int) -> bytes:
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notices
+        torch.onnx.export(spec.graph, spec.example, buf, dynamo=False, opset_version=opset,
+                          input_names=spec.input_names, output_names=spec.output_names,
+                          dynamic_axes=spec.dynamic_axes, do_constant_folding=True)
+    return buf.getvalue()
+
+
+def parity(spec: ExportSpec, session_model: OnnxModel) -> float:
+    """Max absolute difference between PyTorch and ONNX Runtime over the spec's parity inputs."""
+    worst = 0.0
+    with torch.no_grad():
+        for inputs in spec.parity_inputs:
+            ref = spec.graph(*inputs)
+            ref = ref if isinstance(ref, tuple) else (ref,)
+            feeds = {n: t.numpy() for n, t in zip(session_model.input_names, inputs)}
+            got = session_model.session.run(None, feeds)
+            for r, g in zip(ref, got):
+                worst = max(worst, float(np.max(np.abs(r.float().numpy() - g))) if r.is_floating_point()
+                            else float(np.max(np.abs(r.numpy() - g))))
+    return worst
+
+
+def export_onnx(ckpt: str | Path, out: str | Path, *, opset: int = OPSET, tolerance: float = 1e-4) -> dict:
+    """Export a checkpoint to ONNX (written atomically) and check parity with PyTorch.
+
+    Returns:
+        ``{"path", "kind", "max_abs_diff", "bytes", "inputs", "outputs"}``.
+
+    Raises:
+        CheckpointError: the checkpoint cannot be loaded or has no exporter.
+        OnnxModelError: ONNX Runtime differs from PyTorch by more than ``tolerance`` (nothing is written).
+    """
+    import onnx
+
+    model = load_model(ckpt)
+    spec = spec_for(model)
+    spec.graph.eval()
+    proto = onnx.load_from_string(_to_onnx_bytes(spec, opset))
+    for key, value in _metadata(model, spec, model.checkpoint.get(CALIBRATION_KEY)).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name = "kwslab"
+    onnx.checker.check_model(proto)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(proto.SerializeToString())
+        diff = parity(spec, OnnxModel(tmp))
+        if not diff <= tolerance:
+            raise OnnxModelError(f"{out}: ONNX Runtime differs from PyTorch by {diff:.3g} (> {tolerance:g}); "
+                                 "not written")
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return {"path": str(out), "kind": spec.kind, "max_abs_diff": diff, "bytes": out.stat().st_size,
+            "inputs": spec.input_names, "outputs": spec.output_names}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kwslab.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ckpt", required=True, help="checkpoint written by python -m kwslab.fit")
+    parser.add_argument("--out", required=True, help="the .onnx file to write")
+    parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
+    parser.add_argument("--tolerance", type=float, default=1e-4,
+                        help="largest allowed |PyTorch - ONNX Runtime| on the outputs (default 1e-4)")
+    args = parser.parse_args(argv)
+    try:
+        result = export_onnx(args.ckpt, args.out, opset=args.opset, tolerance=args.tolerance)
+    except (CheckpointError, OnnxModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {result['path']} ({result['kind']} model, {result['bytes'] / 1024:.0f} KiB; inputs "
+          f"{', '.join(result['inputs'])}; outputs {', '.join(result['outputs'])})")
+    print(f"parity with PyTorch: max |difference| = {result['max_abs_diff']:.2e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
