@@ -31,7 +31,7 @@ from kwslab.audio import load_audio, wav_info
 from kwslab.augment import SpecAugment, build_spec_augment, build_waveform_augment
 from kwslab.data.cache import ArrayCache
 from kwslab.data.manifest import ManifestRow, read_manifest
-from kwslab.dsp import FeatureConfig, FeatureExtractor
+from kwslab.dsp import FeatureConfig, FeatureExtractor, fit_waveform
 from kwslab.text import CharVocab
 
 __all__ = ["FeatureDataset", "KeywordDataset", "CTCDataset", "collate_ctc", "labels_from_rows", "as_feature_config",
@@ -131,6 +131,14 @@ class FeatureDataset(Dataset):
         """The decoded, resampled clip (float32, read-only, from the waveform cache)."""
         return self.waveform_cache.get(self.rows[index].path, self._load)
 
+    def _placed(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """With a fixed window (``num_frames``), put the clip at a random place in it (or cut a random window)
+        before augmentation, so noise covers the whole window as in streaming; evaluation centres it instead."""
+        n = self.feature_config.num_samples
+        if n is None or len(y) == n:
+            return y
+        return fit_waveform(y, n, offset=int(rng.integers(0, abs(n - len(y)) + 1)))
+
     def features(self, index: int, epoch: int | None = None) -> np.ndarray:
         """Features of item ``index``: float32 ``(F, T)``, augmented when the dataset has augmentation.
 
@@ -144,7 +152,7 @@ class FeatureDataset(Dataset):
                 rng = self.rng(index, epoch) if self.spec_augment is not None else None
             else:
                 rng = self.rng(index, epoch)
-                feats = self.extractor(self.augment(self.waveform(index), rng))
+                feats = self.extractor(self.augment(self._placed(self.waveform(index), rng), rng))
             if self.spec_augment is not None:
                 feats = self.spec_augment(feats, rng)
         except (OSError, ValueError) as exc:

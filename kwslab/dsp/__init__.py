@@ -9,6 +9,7 @@ from kwslab.dsp.features import (
     cmvn,
     dct_matrix,
     delta,
+    fit_waveform,
     frame,
     get_window,
     hz_to_mel,
@@ -25,5 +26,5 @@ from kwslab.dsp.fft import dft, fft_recursive
 __all__ = [
     "FeatureConfig", "FeatureExtractor", "cached_extractor", "mfcc", "log_mel",
     "cmvn", "dct_matrix", "delta", "frame", "get_window", "hz_to_mel", "lifter_weights", "mel_filterbank",
-    "mel_to_hz", "pad_or_crop", "power_spectrum", "power_to_db", "spectrogram", "dft", "fft_recursive",
+    "mel_to_hz", "fit_waveform", "pad_or_crop", "power_spectrum", "power_to_db", "spectrogram", "dft", "fft_recursive",
 ]

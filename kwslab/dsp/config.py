@@ -115,6 +115,13 @@ class FeatureConfig:
         padded = num_samples + 2 * (self.n_fft // 2) if self.center else max(num_samples, self.n_fft)
         return 1 + (padded - self.n_fft) // self.hop_length
 
+    @property
+    def num_samples(self) -> int | None:
+        """Waveform length whose features have exactly ``num_frames`` frames (None when ``num_frames`` is None)."""
+        if self.num_frames is None:
+            return None
+        return (self.num_frames - 1) * self.hop_length + (0 if self.center else self.n_fft)
+
     def to_dict(self) -> dict[str, Any]:
         """All fields as plain Python values (JSON/YAML-safe), in declaration order."""
         return dataclasses.asdict(self)

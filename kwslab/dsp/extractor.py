@@ -14,7 +14,8 @@ import threading
 import numpy as np
 
 from kwslab.dsp.config import FeatureConfig, window_from_name
-from kwslab.dsp.features import cmvn, dct_matrix, delta, lifter_weights, mel_filterbank, pad_center, pad_or_crop
+from kwslab.dsp.features import (cmvn, dct_matrix, delta, fit_waveform, lifter_weights, mel_filterbank, pad_center,
+                                 pad_or_crop)
 
 _DB_PER_NEPER = 10.0 / math.log(10.0)  # 10 * log10(p) == _DB_PER_NEPER * ln(p)
 _AMIN = 1e-10  # power floor before the log (librosa's power_to_db amin)
@@ -163,11 +164,12 @@ class FeatureExtractor:
 
     # -- the full pipeline -------------------------------------------------------------------------------------
     def __call__(self, y: np.ndarray) -> np.ndarray:
-        """Features as configured: kind, deltas, CMVN, then pad/crop to ``num_frames``.
+        """Features as configured: fixed window (with ``num_frames``), kind, deltas, CMVN.
 
-        Padding appends frames that look like silence at the clip's own floor: every mel band at the clip's
-        minimum log-mel value (its MFCC for kind="mfcc"), zero deltas; after CMVN, zeros (the clip's mean).
-        Cropping keeps the first ``num_frames`` frames.
+        With ``num_frames`` set, the *waveform* is first centred in (or cut from the middle of) a window of
+        ``config.num_samples`` samples, so the features are those of a full window of audio, exactly as a
+        streaming detector sees it, and CMVN statistics cover the whole window. (Callers that want the clip
+        elsewhere in the window, e.g. random placement in training, pass a waveform of exactly that length.)
 
         Args:
             y: 1-D float waveform at ``config.sample_rate``.
@@ -176,6 +178,8 @@ class FeatureExtractor:
             float32 (config.num_features, frames).
         """
         cfg = self.config
+        if cfg.num_samples is not None:
+            y = fit_waveform(np.asarray(y), cfg.num_samples)
         nepers = self._log_mel_nepers(y)  # (n_mels, frames)
         base = self._dct @ nepers if cfg.kind == "mfcc" else nepers * np.float32(_DB_PER_NEPER)
         feats = base

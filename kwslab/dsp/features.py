@@ -245,6 +245,32 @@ def cmvn(x: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     return centred
 
 
+def fit_waveform(y: np.ndarray, num_samples: int, offset: int | None = None) -> np.ndarray:
+    """Place a clip in a window of exactly ``num_samples`` samples of silence, or cut such a window from it.
+
+    Args:
+        y: 1-D waveform.
+        num_samples: window length.
+        offset: where the clip starts in the window (shorter clip, ``0 <= offset <= num_samples - len(y)``) or where
+            the window starts in the clip (longer clip, ``0 <= offset <= len(y) - num_samples``); default: centred.
+
+    Returns:
+        (num_samples,) array of ``y``'s dtype (``y`` itself when it already fits).
+    """
+    n = len(y)
+    if n == num_samples:
+        return y
+    room = abs(num_samples - n)
+    start = room // 2 if offset is None else int(offset)
+    if not 0 <= start <= room:
+        raise ValueError(f"fit_waveform: offset {offset} outside [0, {room}] for a {n}-sample clip in {num_samples}")
+    if n > num_samples:
+        return y[start:start + num_samples]
+    out = np.zeros(num_samples, dtype=y.dtype)
+    out[start:start + n] = y
+    return out
+
+
 def pad_or_crop(x: np.ndarray, num_frames: int, value: float | np.ndarray = 0.0) -> np.ndarray:
     """Fix the frame count: keep the first ``num_frames`` frames, or append frames filled with ``value``.
 

@@ -123,7 +123,7 @@ class _TinyClassifier(L.LightningModule):
         self.epochs_seen: list[int] = []
 
     def training_step(self, batch, batch_idx):
-        feats, labels = batch
+        feats, labels, _ = batch
         return torch.nn.functional.cross_entropy(self.net(feats.mean(-1)), labels)
 
     def on_train_epoch_start(self) -> None:

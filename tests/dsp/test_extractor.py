@@ -11,7 +11,7 @@ import scipy.signal
 
 import kwslab.dsp.extractor as extractor_module
 from kwslab.dsp import FeatureConfig, FeatureExtractor, cached_extractor, log_mel, mfcc
-from kwslab.dsp.features import dct_matrix, lifter_weights
+from kwslab.dsp.features import fit_waveform
 
 TOLERANCE = 1e-5  # max |ours - librosa| / max |librosa|
 
@@ -167,24 +167,35 @@ def test_deltas_cmvn_and_fixed_frames() -> None:
     normed = FeatureExtractor(FeatureConfig(deltas=1, cmvn=True))(y)
     np.testing.assert_allclose(normed.mean(axis=1), 0.0, atol=1e-5)
     np.testing.assert_allclose(normed.std(axis=1), 1.0, atol=1e-4)
-    cropped = FeatureExtractor(FeatureConfig(num_frames=40, deltas=1))(y)
-    np.testing.assert_array_equal(cropped, FeatureExtractor(FeatureConfig(deltas=1))(y)[:, :40])
 
 
-def test_padding_looks_like_silence_at_the_clips_floor() -> None:
+def test_num_frames_fits_the_waveform_to_a_centred_window() -> None:
     y = test_signal(16000, seconds=0.5, seed=6)
-    n = mfcc(y).shape[1]
-    mel_out = FeatureExtractor(FeatureConfig(kind="log_mel", num_frames=101))(y)
-    mel = log_mel(y)
-    np.testing.assert_array_equal(mel_out[:, :n], mel)
-    np.testing.assert_allclose(mel_out[:, n:], mel.min(), rtol=1e-6)
-    out = FeatureExtractor(FeatureConfig(num_frames=101, deltas=1, lifter=22))(y)
-    assert out.shape == (26, 101)
-    silent = lifter_weights(13, 22) * (dct_matrix(13, 40) @ np.full(40, mel.min()))
-    np.testing.assert_allclose(out[:13, n:], np.repeat(silent[:, None], 101 - n, axis=1), rtol=1e-4, atol=1e-3)
-    np.testing.assert_array_equal(out[13:, n:], 0.0)
-    normed = FeatureExtractor(FeatureConfig(num_frames=101, cmvn=True))(y)
-    np.testing.assert_array_equal(normed[:, n:], 0.0)
+    for settings in (dict(kind="log_mel"), dict(deltas=1, lifter=22), dict(cmvn=True), dict(center=False)):
+        cfg = FeatureConfig(num_frames=101, **settings)
+        n = cfg.num_samples
+        assert FeatureConfig(**settings).frame_count(n) == 101
+        padded = np.zeros(n, dtype=np.float32)
+        padded[(n - len(y)) // 2:(n - len(y)) // 2 + len(y)] = y
+        out = FeatureExtractor(cfg)(y)
+        assert out.shape == (cfg.num_features, 101)
+        np.testing.assert_array_equal(out, FeatureExtractor(FeatureConfig(**settings))(padded))
+    long = test_signal(16000, seconds=2.0, seed=7)
+    cfg = FeatureConfig(num_frames=101)
+    start = (len(long) - cfg.num_samples) // 2
+    np.testing.assert_array_equal(FeatureExtractor(cfg)(long),
+                                  FeatureExtractor(FeatureConfig())(long[start:start + cfg.num_samples]))
+
+
+def test_fit_waveform_places_and_cuts() -> None:
+    y = np.arange(1, 6, dtype=np.float32)
+    np.testing.assert_array_equal(fit_waveform(y, 9), [0, 0, 1, 2, 3, 4, 5, 0, 0])
+    np.testing.assert_array_equal(fit_waveform(y, 9, offset=4), [0, 0, 0, 0, 1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(fit_waveform(y, 3), [2, 3, 4])
+    np.testing.assert_array_equal(fit_waveform(y, 3, offset=0), [1, 2, 3])
+    assert fit_waveform(y, 5) is y
+    with pytest.raises(ValueError, match="offset 5"):
+        fit_waveform(y, 9, offset=5)
 
 
 @pytest.mark.parametrize("settings", [dict(), dict(n_fft=401, hop_length=100), dict(center=False)])
