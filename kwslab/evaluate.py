@@ -24,9 +24,10 @@ import torch
 from kwslab.callbacks import plot_confusion_matrix
 from kwslab.checkpoint import CheckpointError
 from kwslab.data.manifest import ManifestError, read_manifest
-from kwslab.inference import load_model
+from kwslab.inference import LoadedModel, load_model
 from kwslab.metrics import classification_report, confusion_matrix, format_report
 from kwslab.stream.backend import CALIBRATION_KEY
+from kwslab.transcribe import add_decoder_arguments, evaluate_ctc, is_ctc, settings_from_args
 
 
 class EvaluationError(ValueError):
@@ -34,9 +35,9 @@ class EvaluationError(ValueError):
 
 
 def evaluate_keywords(ckpt: str | Path, manifest: str | Path, *, skip_unknown: bool = False,
-                      batch_size: int = 64, png: str | Path | None = None) -> dict:
+                      batch_size: int = 64, png: str | Path | None = None, model: LoadedModel | None = None) -> dict:
     """Evaluate a keyword checkpoint on a manifest; returns the report dict (plus confusion matrix and PNG path)."""
-    model = load_model(ckpt)
+    model = model or load_model(ckpt)
     rows = read_manifest(manifest, need_keyword=True)
     index = {label: i for i, label in enumerate(model.labels)}
     unknown = Counter(r.keyword for r in rows if r.keyword not in index)
@@ -176,12 +177,16 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--window", type=float, help="window seconds (default: the model's clip length)")
     s.add_argument("--smooth", type=int, help="moving average over this many hops (default 3)")
     s.add_argument("--refractory", type=float, help="seconds without detections after one (default 1.0)")
+    add_decoder_arguments(parser)
     args = parser.parse_args(argv)
     if args.stream_manifest:
         return _main_stream(args)
     try:
+        model = load_model(args.ckpt)
+        if is_ctc(model):
+            return _main_ctc(model, args)
         result = evaluate_keywords(args.ckpt, args.manifest, skip_unknown=args.skip_unknown,
-                                   batch_size=args.batch_size, png=args.png)
+                                   batch_size=args.batch_size, png=args.png, model=model)
     except (CheckpointError, ManifestError, EvaluationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -194,6 +199,25 @@ def main(argv: list[str] | None = None) -> int:
     if result["skipped_unknown"]:
         print(f"skipped rows with unknown keywords: {result['skipped_unknown']}")
     print(f"\nconfusion matrix PNG: {result['png']}")
+    return 0
+
+
+def _main_ctc(model: LoadedModel, args: argparse.Namespace) -> int:
+    """WER/CER of a CTC checkpoint per decoder (greedy, beam with the given LM/hotwords)."""
+    rows = read_manifest(args.manifest, need_transcript=True, vocab=model.module.vocab)
+    result = evaluate_ctc(model, rows, settings_from_args(args))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for row in result["utterances"][:10]:
+        print(f"{Path(row['file']).name}\n  ref:    {row['reference']}\n  greedy: {row['greedy']}"
+              + (f"\n  beam:   {row['beam']}" if "beam" in row else ""))
+    print(f"\n{len(rows)} utterances")
+    lm = f" + LM {args.lm} (alpha {args.alpha:g}, beta {args.beta:g})" if args.lm else ""
+    for name in ("greedy", "beam"):
+        if name in result:
+            label = f"beam {args.beam_width}{lm}" if name == "beam" else "greedy"
+            print(f"{label:<40} WER {result[name]['wer']:.4f}   CER {result[name]['cer']:.4f}")
     return 0
 
 

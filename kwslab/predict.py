@@ -20,13 +20,14 @@ from pathlib import Path
 from kwslab.audio import WavError
 
 
-def predict_files(ckpt: str | Path, files: list[str | Path], top_k: int = 1) -> tuple[list[dict], list[str]]:
+def predict_files(ckpt: str | Path, files: list[str | Path], top_k: int = 1,
+                  model: object | None = None) -> tuple[list[dict], list[str]]:
     """Returns (results, errors): per readable file ``{"file", "keyword", "confidence", "top": [[label, p], ...]}``."""
     import torch
 
     from kwslab.inference import load_model
 
-    model = load_model(ckpt)
+    model = model or load_model(ckpt)
 
     def probabilities(feats):
         return torch.softmax(model.logits([feats])[0], dim=-1).numpy()
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--smooth", type=int, help="moving average over this many hops (default: calibrated, else 3)")
     s.add_argument("--refractory", type=float, help="seconds without detections after one (default 1.0)")
     s.add_argument("--block-seconds", type=float, default=1.0, help="audio read per block (default 1.0)")
+    from kwslab.transcribe_args import add_decoder_arguments
+
+    add_decoder_arguments(parser)
     args = parser.parse_args(argv)
     if bool(args.stream) == bool(args.files):
         parser.error("give either FILE... or --stream LONG.wav")
@@ -113,7 +117,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.onnx:
             results, errors = predict_files_onnx(args.onnx, args.files, args.top_k)
         else:
-            results, errors = predict_files(args.ckpt, args.files, args.top_k)
+            from kwslab.inference import load_model
+            from kwslab.transcribe import is_ctc
+
+            model = load_model(args.ckpt)
+            if is_ctc(model):
+                return _main_ctc(model, args)
+            results, errors = predict_files(args.ckpt, args.files, args.top_k, model=model)
     except _errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -126,6 +136,38 @@ def main(argv: list[str] | None = None) -> int:
         for r in results:
             extra = "  " + ", ".join(f"{lab} {p:.3f}" for lab, p in r["top"][1:]) if len(r["top"]) > 1 else ""
             print(f"{r['file']:<{width}}  {r['keyword']:<12} {r['confidence']:.3f}{extra}")
+    return 1 if errors else 0
+
+
+def transcribe_files(model: object, files: list[str | Path], settings: object) -> tuple[list[dict], list[str]]:
+    """CTC checkpoints: ``{"file", "text", "greedy"[, "beam"]}`` per readable file, and the unreadable ones."""
+    from kwslab.transcribe import decode, posteriors
+
+    readable, errors = [], []
+    for f in files:
+        try:
+            model.features(f)
+            readable.append(f)
+        except (WavError, OSError, ValueError) as exc:
+            errors.append(f"{f}: {exc}")
+    texts = decode(posteriors(model, readable), model.module.vocab, settings) if readable else {}
+    results = [{"file": str(f), "text": texts.get("beam", texts.get("greedy"))[i],
+                **{k: v[i] for k, v in texts.items()}} for i, f in enumerate(readable)]
+    return results, errors
+
+
+def _main_ctc(model: object, args: argparse.Namespace) -> int:
+    from kwslab.transcribe_args import settings_from_args
+
+    results, errors = transcribe_files(model, args.files, settings_from_args(args))
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        width = max([len(r["file"]) for r in results] + [4])
+        for r in results:
+            print(f"{r['file']:<{width}}  {r['text']}")
     return 1 if errors else 0
 
 

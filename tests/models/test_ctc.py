@@ -71,8 +71,14 @@ def test_overfit_one_batch_reaches_the_exact_transcripts(ctc_data):
     assert hyps == refs, list(zip(refs, hyps))
 
 
-def test_fit_ctc_through_the_cli_logs_wer_and_cer(ctc_data, tmp_path):
-    cli = main(["--config", str(tiny_ctc_config(ctc_data, tmp_path, epochs=25))])
+@pytest.fixture(scope="module")
+def trained_ctc(ctc_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ctc_fit")
+    return main(["--config", str(tiny_ctc_config(ctc_data, out, epochs=25))]), out
+
+
+def test_fit_ctc_through_the_cli_logs_wer_and_cer(trained_ctc):
+    cli, tmp_path = trained_ctc
     metrics = cli.trainer.callback_metrics
     assert {"test/wer", "test/cer"} <= set(metrics)
     assert metrics["test/cer"].item() <= 0.2, metrics
@@ -80,3 +86,30 @@ def test_fit_ctc_through_the_cli_logs_wer_and_cer(ctc_data, tmp_path):
     assert {"val/wer", "val/cer", "train/loss_epoch"} <= set(logged)
     ckpt = torch.load(cli.trainer.checkpoint_callback.best_model_path, weights_only=True)
     assert ckpt["hyper_parameters"]["labels"] == ["", "a", "b", "c"]
+
+
+def test_evaluate_and_predict_a_ctc_checkpoint(trained_ctc, ctc_data, tmp_path, capsys):
+    import json
+
+    from kwslab.data.manifest import read_manifest
+    from kwslab.decoding.lm import NGramLM
+    from kwslab.evaluate import main as evaluate_main
+    from kwslab.predict import main as predict_main
+
+    cli, _ = trained_ctc
+    ckpt = cli.trainer.checkpoint_callback.best_model_path
+    lm = tmp_path / "lm.arpa"
+    NGramLM.train([r.transcript for r in read_manifest(ctc_data["train"])], order=2).save_arpa(lm)
+    assert evaluate_main(["--ckpt", ckpt, "--manifest", str(ctc_data["test"]), "--json", "--beam-width", "8",
+                          "--lm", str(lm), "--alpha", "0.3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) >= {"greedy", "beam", "utterances"} and len(report["utterances"]) == 8
+    assert report["greedy"]["cer"] <= 0.2 and report["beam"]["cer"] <= 0.25
+    for row in report["utterances"]:
+        assert row["reference"] == Path(row["file"]).stem.split("_")[1]
+    files = sorted(str(p) for p in (ctc_data["test"].parent / "wav" / "test").glob("*.wav"))[:4]
+    assert predict_main(["--ckpt", ckpt, "--json", "--beam-width", "0", *files]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["file"] for r in results] == files and all(r["text"] == r["greedy"] for r in results)
+    correct = sum(r["text"] == Path(r["file"]).stem.split("_")[1] for r in results)
+    assert correct >= 3, results

@@ -1,0 +1,51 @@
+"""Connected-digit CTC data from FSDD, with one speaker held out for testing, and a word LM from the training text.
+
+    python scripts/prepare_ctc_fsdd.py --root ../shared/data/fsdd/recordings --out data/fsdd_ctc \
+        [--test-speaker george] [--count 4000]
+
+Isolated clips: the test speaker's recordings -> test; the other speakers' index 0-4 recordings -> val, the rest ->
+train (so validation never sees the test speaker either). Each split's clips are composed into 2-6 digit strings by
+``kwslab.prepare sequences`` (one speaker per utterance, random gaps, light noise). A trigram word LM is trained on
+the training transcripts (``lm.arpa``), for beam + LM decoding and ``scripts/tune_lm.py``.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from kwslab.data.manifest import read_manifest, write_manifest
+from kwslab.data.sources.fsdd import prepare_fsdd
+from kwslab.data.sources.sequences import compose_sequences
+from kwslab.decoding.lm import NGramLM
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="FSDD recordings folder")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--test-speaker", default="george")
+    parser.add_argument("--count", type=int, default=4000, help="utterances in all splits together")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    clips = out / "clips"
+    prepare_fsdd(args.root, clips, split="official", seed=args.seed)
+    rows = [r for split in ("train", "val", "test") for r in read_manifest(clips / f"{split}.csv")]
+    index = lambda r: int(Path(r.filename).stem.split("_")[2])  # noqa: E731  {digit}_{speaker}_{index}
+    if args.test_speaker not in {r.speaker for r in rows}:
+        raise SystemExit(f"--test-speaker {args.test_speaker}: not among {sorted({r.speaker for r in rows})}")
+    split = {}
+    for r in rows:
+        split[r] = "test" if r.speaker == args.test_speaker else "val" if index(r) < 5 else "train"
+    isolated = out / "isolated.csv"
+    write_manifest(isolated, [{**r.to_dict(), "filename": str(r.path), "split": split[r]} for r in rows])
+    result = compose_sequences(isolated, out, count=args.count, min_words=2, max_words=6, noise_snr=(20.0, 40.0),
+                               seed=args.seed)
+    print(result.table())
+    train_text = [r.transcript for r in read_manifest(result.manifests["train"], check_audio=False)]
+    NGramLM.train(train_text, order=3).save_arpa(out / "lm.arpa")
+    print(f"wrote {out / 'lm.arpa'} from {len(train_text)} training transcripts")
+
+
+if __name__ == "__main__":
+    main()
