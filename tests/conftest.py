@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as kwslab.fit does: no spinning threads on shared cores
+
 import numpy as np
 import pytest
 
