@@ -1,4 +1,4 @@
-"""CTC prefix beam search in log space, vectorised over beams x tokens (NumPy only).
+"""CTC prefix beam search in log space (NumPy and plain Python).
 
 Every hypothesis is a *prefix* (a labelling so far) with two scores: ``pb``, the log-probability of all
 alignments of the prefix whose last frame is a blank, and ``pnb``, those ending in the prefix's last
@@ -12,20 +12,26 @@ An extension that equals a prefix already in the beam (``prefix_j == prefix_i + 
 ``prefix_j``'s repeat stay with ``logaddexp``. Prefixes are identified by 64-bit hashes (with the
 parent's hash stored beside them, so a merge is one sorted look-up) and their text is kept as nodes of
 a trie of (parent, token) arrays, read back once at the end. The loop itself lives in
-:mod:`kwslab.decoding._prefix_search`; it decodes a whole batch at once (beams of all utterances in one
-set of arrays), which amortises NumPy's per-call overhead.
+:mod:`kwslab.decoding._prefix_search`: with LM/hotwords or on flat posteriors it decodes a whole batch
+at once (beams of all utterances in one set of arrays, amortising NumPy's per-call overhead);
+otherwise utterance by utterance.
 
-Pruning (the same knobs as pyctcdecode): tokens below ``token_min_logp`` are not tried (the frame's
-argmax always is), optionally only the ``top_k`` best tokens per frame, then the ``beam_width`` best
-hypotheses are kept and any more than ``-beam_prune_logp`` below the best are dropped.
+Pruning (the same knobs as pyctcdecode): at each frame a token (the blank included, as pyctcdecode
+does) is tried only when its log-prob is at least ``token_min_logp``; the frame's argmax always is.
+Without LM/hotwords a token is also skipped when it is more than ``-beam_prune_logp + log 2`` below the
+frame's best token: it cannot start a hypothesis that survives beam pruning (its contribution to an
+existing prefix, below ``exp(beam_prune_logp) / 2`` of the best hypothesis, is dropped). ``top_k``
+keeps only the best tokens per frame; then the ``beam_width`` best prefixes are kept and any more than
+``-beam_prune_logp`` below the best are dropped.
 
-Blank-frame shortcut: a frame whose every non-blank token is below ``token_min_logp`` (blank
-probability > ``1 - (V-1) * exp(token_min_logp)``) offers no candidate token, so its exact effect on the
-token-pruned search is "every prefix moves to its blank score": runs of such frames are applied in
-one step (the dropped repeat-stay mass is below ``exp(token_min_logp)`` per frame, the same rule
-token pruning applies to extensions). On peaky CTC output this skips many frames (about half of
-them on the synthetic peaky posteriors of the tests; more on a confident trained model). In a batch a
-frame is skipped only when it is blank-only for every utterance.
+Skipped frames (:mod:`kwslab.decoding._plan`): a frame whose only tried token is the blank, or the same
+character as the frame before's only tried token, changes no prefix's text, so runs of such frames are
+applied as score shifts in one step. On peaky CTC output this leaves about a quarter of the frames
+to search; small frames run as plain-Python dict merges, large ones vectorised.
+
+Flat posteriors: when more than a few tokens are tried per frame, the beams keep only part of each
+text's alignments and their scores can misorder the texts; then the 16 best hypotheses are rescored
+with the exact forward algorithm (their scores become :func:`~kwslab.decoding.ctc_score.ctc_log_likelihood`).
 """
 
 from __future__ import annotations
@@ -71,7 +77,7 @@ def beam_search(
         hotwords: Optional words to boost: ``["word", ...]``, ``{"word": weight}``, ``[("word", w), ...]``
             or a :class:`~kwslab.decoding.hotwords.Hotwords`.
         hotword_weight: Bonus for a completed hotword given without its own weight (default 5.0).
-        token_min_logp: Tokens below this log-prob are not tried at a frame (argmax always is; the blank
+        token_min_logp: Tokens (blank included) below this log-prob are not tried at a frame (the argmax
             always is).
         top_k: Also try at most this many tokens per frame (``None``: no limit).
         beam_prune_logp: Drop hypotheses scoring more than this below the best (a negative number).
@@ -82,7 +88,8 @@ def beam_search(
         ``[(text, score), ...]`` best first. ``text`` is the exact labelling (blanks removed, repeats
         collapsed; no whitespace clean-up). Without ``lm``/``hotwords``, ``score`` is the natural-log
         CTC probability of the prefix summed over the alignments the search kept (a lower bound of
-        :func:`~kwslab.decoding.ctc_score.ctc_log_likelihood`); with them it adds the fusion terms.
+        :func:`~kwslab.decoding.ctc_score.ctc_log_likelihood`, equal to it for the hypotheses rescored
+        on flat posteriors); with them it adds the fusion terms.
     """
     return beam_search_batch(
         [log_probs], vocab, beam_width, lm, alpha, beta, hotwords, hotword_weight=hotword_weight,

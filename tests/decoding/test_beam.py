@@ -101,3 +101,58 @@ def test_at_least_as_probable_as_pyctcdecode_on_peaky_utterances() -> None:
                      >= ctc_log_likelihood(x, vocab.encode(theirs), vocab.blank) - 1e-9)
     assert at_least >= 199  # >= 99.5 %
     assert same >= 190
+
+
+def _peaky_and_flat(vocab: CharVocab, seed: int, n: int = 4, T: tuple[int, int] = (30, 90)):
+    rng = np.random.default_rng(seed)
+    return [synthetic_utterance(rng, vocab, kind, int(rng.integers(*T)), n_words=(1, 4))[0]
+            for kind in ("peaky", "flat") for _ in range(n)]
+
+
+@pytest.mark.parametrize("small_pairs", [0, 40, 10**9])
+def test_plain_python_and_vectorised_steps_agree(monkeypatch: pytest.MonkeyPatch, small_pairs: int) -> None:
+    """Whichever step implementation runs a frame (and however often they swap), the beams are the same."""
+    from kwslab.decoding import _prefix_search
+
+    vocab = CharVocab(blank_first=False)
+    lps = _peaky_and_flat(vocab, 5)
+    monkeypatch.setattr(_prefix_search, "FEW_TOKENS", -1.0)  # batches: always the lockstep vectorised search
+    reference = beam_search_batch(lps, vocab, beam_width=24)
+    monkeypatch.setattr(_prefix_search, "SMALL_PAIRS", small_pairs)
+    for x, ref in zip(lps, reference):
+        hyps = beam_search(x, vocab, beam_width=24)
+        assert [h[0] for h in hyps] == [h[0] for h in ref]
+        np.testing.assert_allclose([h[1] for h in hyps], [h[1] for h in ref], atol=1e-9)
+
+
+def test_skipped_frames_on_near_certain_frames_match_brute_force() -> None:
+    """Runs of near-certain blank / character frames (applied as score shifts) against all V**T paths."""
+    vocab = CharVocab("ab")
+    rng = np.random.default_rng(21)
+    for _ in range(25):
+        T = int(rng.integers(3, 9))
+        lp = random_log_probs(rng, T, 3, 0.5)
+        for t in rng.choice(T, size=int(rng.integers(1, T + 1)), replace=False):  # certain frames, in runs
+            p = np.full(3, 1e-7)
+            p[int(rng.integers(0, 3))] = 1 - 2e-7
+            lp[t] = np.log(p)
+            if t + 1 < T and rng.random() < 0.5:
+                lp[t + 1] = lp[t]
+        ref = labelling_logprobs(lp, vocab.blank)
+        hyps = beam_search(lp, vocab, beam_width=1000, beam_prune_logp=-1e9)  # token_min_logp=-12 prunes 1e-7
+        best = max(ref, key=ref.get)
+        assert hyps[0][0] == vocab.decode(best)
+        assert hyps[0][1] == pytest.approx(ref[best], abs=1e-5)
+        for text, score in hyps:  # a lower bound of the exact probability, close to it for likely texts
+            exact = ref[tuple(vocab.encode(text))]
+            assert score <= exact + 1e-9
+            if exact > ref[best] - 3.0:
+                assert score == pytest.approx(exact, abs=1e-4)
+
+
+def test_flat_posteriors_are_rescored_exactly() -> None:
+    vocab = CharVocab()
+    x, _ = synthetic_utterance(np.random.default_rng(4), vocab, "flat", 60, n_words=(2, 3))
+    hyps = beam_search(x, vocab, beam_width=8)
+    assert hyps[0][1] == pytest.approx(ctc_log_likelihood(x, vocab.encode(hyps[0][0]), vocab.blank), abs=1e-9)
+    assert [s for _, s in hyps] == sorted((s for _, s in hyps), reverse=True)

@@ -75,3 +75,16 @@ def test_ctc_forward_matches_torch_ctc_loss() -> None:
 def test_ctc_forward_rejects_blank_in_labels() -> None:
     with pytest.raises(ValueError, match="non-blank"):
         ctc_log_likelihood(np.log(np.full((4, 3), 1 / 3)), [1, 0], blank=0)
+
+
+def test_many_labellings_at_once_match_one_at_a_time() -> None:
+    from kwslab.decoding.ctc_score import ctc_log_likelihoods
+
+    rng = np.random.default_rng(5)
+    for T, V, blank in [(30, 6, 0), (6, 4, 3), (1, 3, 0), (4, 3, 1)]:
+        lp = np.log(rng.dirichlet(np.ones(V), size=T))
+        nb = [v for v in range(V) if v != blank]
+        seqs = [[], [nb[0]], [nb[0], nb[0]], rng.choice(nb, size=3).tolist(), [nb[1]] * (T + 1), [nb[1], nb[0], nb[0]]]
+        got = ctc_log_likelihoods(lp, seqs, blank)
+        np.testing.assert_allclose(got, [ctc_log_likelihood(lp, s, blank) for s in seqs], rtol=1e-12, atol=1e-12)
+    assert ctc_log_likelihoods(np.zeros((0, 3)), [[], [1]], 0).tolist() == [0.0, -np.inf]
