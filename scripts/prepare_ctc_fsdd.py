@@ -1,12 +1,16 @@
 """Connected-digit CTC data from FSDD, with one speaker held out for testing, and a word LM from the training text.
 
     python scripts/prepare_ctc_fsdd.py --root ../shared/data/fsdd/recordings --out data/fsdd_ctc \
-        [--test-speaker george] [--count 4000]
+        [--test-speaker george] [--count 4000] [--synthetic 1500]
 
 Isolated clips: the test speaker's recordings -> test; the other speakers' index 0-4 recordings -> val, the rest ->
 train (so validation never sees the test speaker either). Each split's clips are composed into 2-6 digit strings by
 ``kwslab.prepare sequences`` (one speaker per utterance, random gaps, light noise). A trigram word LM is trained on
 the training transcripts (``lm.arpa``), for beam + LM decoding and ``scripts/tune_lm.py``.
+
+``--synthetic N`` adds N connected-digit utterances spoken by espeak-ng voices (built offline with
+``kwslab.data.synthetic_corpus --task digit-sequences``) to the training set only: three real speakers are too few
+to generalise to a fourth, and synthetic voices add speaker variety. ``train_fsdd.csv`` keeps the real-only set.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--test-speaker", default="george")
     parser.add_argument("--count", type=int, default=4000, help="utterances in all splits together")
+    parser.add_argument("--synthetic", type=int, default=0, help="espeak utterances to add to training (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -42,7 +47,16 @@ def main(argv: list[str] | None = None) -> None:
     result = compose_sequences(isolated, out, count=args.count, min_words=2, max_words=6, noise_snr=(20.0, 40.0),
                                seed=args.seed)
     print(result.table())
-    train_text = [r.transcript for r in read_manifest(result.manifests["train"], check_audio=False)]
+    train_rows = read_manifest(result.manifests["train"], check_audio=False)
+    if args.synthetic:
+        from kwslab.data.synthetic_corpus import build_digit_sequences
+
+        synth = build_digit_sequences(out / "synthetic", count=max(args.synthetic * 5 // 4, 10), seed=args.seed)
+        extra = read_manifest(synth["train"], check_audio=False)[: args.synthetic]
+        write_manifest(out / "train_fsdd.csv", train_rows)
+        write_manifest(out / "train.csv", [*train_rows, *extra])
+        print(f"train.csv: {len(train_rows)} FSDD + {len(extra)} espeak utterances (train_fsdd.csv: FSDD only)")
+    train_text = [r.transcript for r in train_rows]
     NGramLM.train(train_text, order=3).save_arpa(out / "lm.arpa")
     print(f"wrote {out / 'lm.arpa'} from {len(train_text)} training transcripts")
 
