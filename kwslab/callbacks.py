@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
 from kwslab.metrics import classification_report, confusion_matrix
@@ -211,3 +211,18 @@ class DecodingEvaluationCallback(Callback):
                 logger.log_table(f"{split}/transcripts", columns=["reference", "greedy", "beam"], data=examples,
                                  step=trainer.global_step)
         self._items = []
+
+
+class LatestCheckpoint(ModelCheckpoint):
+    """``<dirpath>/last.ckpt`` rewritten after every epoch: what ``--ckpt_path last`` resumes from.
+
+    Lightning 2.6's ``ModelCheckpoint(save_last=True)`` only rewrites ``last.ckpt`` in epochs where it also saved a
+    top-k checkpoint, so after a run stops improving it is not the latest epoch; this callback always is.
+
+    Args:
+        dirpath: checkpoint folder (the same as the best-checkpoint callback's).
+    """
+
+    def __init__(self, dirpath: str) -> None:
+        super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, save_last=False,
+                         enable_version_counter=False)

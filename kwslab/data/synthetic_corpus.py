@@ -3,7 +3,8 @@
 ``build_keyword_corpus`` (also ``python -m kwslab.data.synthetic_corpus --root DIR``) writes, under ``root``:
 
 - ``tts/``: each keyword said by every voice (``per_voice`` times, with seeded rate/pitch/range), and the
-  ``unknown_words`` said by the same voices (the ``_unknown_`` class, subsampled to about one keyword's size);
+  ``unknown_words`` said by the same voices (the ``_unknown_`` class, subsampled to ``unknown_ratio`` (2) times
+  one keyword's size);
 - ``silence/``: 1-s clips of synthesised noise (white/pink/brown, random level; the ``_silence_`` class);
 - ``train.csv``, ``val.csv``, ``test.csv``: split by voice, so no voice is in two splits.
 
@@ -25,10 +26,11 @@ from kwslab.audio import write_wav
 from kwslab.data.manifest import ManifestRow, read_manifest, write_manifest
 
 SILENCE, UNKNOWN = "_silence_", "_unknown_"
+# Near misses ("nose", "noon", "yet", "yeah") on purpose; never homophones of a keyword ("know" is "no").
 DEFAULT_UNKNOWN_WORDS = (
     "up", "down", "left", "right", "on", "off", "stop", "go", "cat", "dog", "bird", "bed", "house", "tree", "wow",
     "happy", "marvin", "sheila", "learn", "follow", "forward", "backward", "visual", "one", "two", "three", "four",
-    "five", "six", "seven", "eight", "nine", "zero", "yellow", "nose", "noon", "yet", "yam", "know", "yeah",
+    "five", "six", "seven", "eight", "nine", "zero", "yellow", "nose", "noon", "yet", "yam", "note", "yeah",
 )
 
 
@@ -72,7 +74,8 @@ def split_by_speaker(speakers: Sequence[str], fractions: tuple[float, float], se
 
 def build_keyword_corpus(root: str | Path, keywords: Sequence[str] = ("yes", "no"),
                          unknown_words: Sequence[str] = DEFAULT_UNKNOWN_WORDS, voices: Sequence[str] = ("default",),
-                         per_voice: int = 4, unknown_per_voice: int = 2, silence_count: int | None = None,
+                         per_voice: int = 4, unknown_per_voice: int = 2, unknown_ratio: float = 2.0,
+                         silence_count: int | None = None,
                          sample_rate: int = 16000, seed: int = 0, fractions: tuple[float, float] = (0.1, 0.1),
                          progress: bool = True) -> dict[str, Path]:
     """Make the synthetic keyword corpus (see module docstring); returns the three manifest paths."""
@@ -100,7 +103,9 @@ def build_keyword_corpus(root: str | Path, keywords: Sequence[str] = ("yes", "no
         made = read_manifest(root / "tts" / name / "manifest.csv", need_keyword=True)
         (kw_rows if name == "keywords" else unknown).extend(made)
     per_class = len(kw_rows) // max(len(keywords), 1)
-    pick = np.random.default_rng([seed, 3]).permutation(len(unknown))[:per_class]
+    # More _unknown_ than any keyword: in always-on use most speech is not a keyword, and the confusable words
+    # ("know", "nose", "yet", ...) are what causes false alarms.
+    pick = np.random.default_rng([seed, 3]).permutation(len(unknown))[:int(unknown_ratio * per_class)]
     rows: list[dict[str, Any]] = [_as_dict(r) for r in kw_rows]
     rows += [{**_as_dict(unknown[i]), "keyword": UNKNOWN, "transcript": unknown[i].keyword} for i in sorted(pick)]
     split = split_by_speaker([r["speaker"] for r in rows], fractions, seed)

@@ -68,7 +68,7 @@ class KeywordClassifier(L.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         in_features = _num_features(feature_config)
-        self.net = KeywordCNN(in_features, num_outputs, tuple(channels), kernel_size, pool, hidden, dropout)
+        self.net = self.build_net(in_features, num_outputs, tuple(channels), kernel_size, pool, hidden, dropout)
         if init_from:
             source = load_checkpoint(init_from)
             same_labels = list(source["hyper_parameters"].get("labels") or []) == labels
@@ -81,6 +81,12 @@ class KeywordClassifier(L.LightningModule):
         self.train_metrics = metrics.clone(prefix="train/")
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
+
+    def build_net(self, in_features: int, num_outputs: int, channels: tuple[int, ...], kernel_size: int, pool: int,
+                  hidden: int, dropout: float) -> torch.nn.Module:
+        """The network (:class:`KeywordCNN`); a subclass overrides this to swap the architecture. It must expose
+        ``backbone`` and ``head`` (for ``freeze_backbone`` and ``init_from``)."""
+        return KeywordCNN(in_features, num_outputs, channels, kernel_size, pool, hidden, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, F, T)`` features -> ``(B, num_outputs)`` logits."""

@@ -36,6 +36,8 @@ def test_fit_trains_tests_and_summarises(tiny_data, tmp_path, capsys):
     assert hp["labels"] == ["high", "low", "mid"] and hp["num_outputs"] == 3
     assert hp["feature_config"]["num_frames"] == 51 and hp["feature_config"]["n_mfcc"] == 13
     assert (tmp_path / "lightning_logs" / "version_0" / "config.yaml").is_file()  # resolved config saved
+    # last.ckpt is the final epoch even though val/acc stopped improving before it (Lightning's save_last is not)
+    assert load_checkpoint(tmp_path / "ckpt" / "last.ckpt")["epoch"] == 5 and ckpt["epoch"] < 5
     assert (tmp_path / "confusion_test.png").is_file()
     cm_cb = next(cb for cb in cli.trainer.callbacks if type(cb).__name__ == "ConfusionMatrixCallback")
     result = cm_cb.results["test"]

@@ -58,8 +58,8 @@ def tiny_config(data: dict[str, Path], out: Path, *, epochs: int = 3, logger: st
             "default_root_dir": str(out), "logger": logger_cfg,
             "callbacks": [
                 {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                 "init_args": {"dirpath": str(out / "ckpt"), "monitor": "val/acc", "mode": "max",
-                               "save_last": True}},
+                 "init_args": {"dirpath": str(out / "ckpt"), "monitor": "val/acc", "mode": "max"}},
+                {"class_path": "kwslab.callbacks.LatestCheckpoint", "init_args": {"dirpath": str(out / "ckpt")}},
                 {"class_path": "kwslab.callbacks.ConfusionMatrixCallback", "init_args": {"dirpath": str(out)}},
             ],
         },
