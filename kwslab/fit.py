@@ -83,6 +83,9 @@ def print_summary(trainer: L.Trainer) -> None:
     best = next((cb.best_model_path for cb in trainer.callbacks
                  if isinstance(cb, ModelCheckpoint) and cb.best_model_path), "")
     print("\n" + "=" * 72)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+    if metrics:
+        print("Test metrics: " + ", ".join(f"{k.removeprefix('test/')} {v:.4f}" for k, v in sorted(metrics.items())))
     for cb in trainer.callbacks:
         if isinstance(cb, ConfusionMatrixCallback) and "test" in cb.results:
             print("Test set:\n" + format_report(cb.results["test"]["report"]))
