@@ -16,14 +16,12 @@ import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
 from kwslab.checkpoint import load_checkpoint, transfer_weights
+from kwslab.models.base import build_optimizers, default_adamw
 from kwslab.decoding.greedy import greedy
 from kwslab.metrics import error_rates
 from kwslab.nets.crnn import CRNN
 from kwslab.text import CharVocab, vocab_from_tokens
 
-
-def _adamw(params: Any) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=2e-3, weight_decay=1e-2)
 
 
 class CTCRecognizer(L.LightningModule):
@@ -34,7 +32,7 @@ class CTCRecognizer(L.LightningModule):
         labels: the vocabulary tokens, ``""`` at the blank (linked from the datamodule; saved for inference).
         feature_config: the ``FeatureConfig`` as a dict (linked; saved for inference).
         conv_channels, kernel_size, subsample, rnn_hidden, rnn_layers, dropout: see :class:`kwslab.nets.CRNN`.
-        optimizer: optimizer factory. Default AdamW(lr=2e-3, weight_decay=1e-2).
+        optimizer: optimizer factory. Default AdamW(lr=3e-3, weight_decay=1e-2).
         scheduler: optional LR scheduler factory (stepped per epoch; ReduceLROnPlateau monitors ``val/loss``).
         init_from: checkpoint to start from (weights whose names and shapes match are copied).
     """
@@ -50,7 +48,7 @@ class CTCRecognizer(L.LightningModule):
         rnn_hidden: int = 192,
         rnn_layers: int = 2,
         dropout: float = 0.2,
-        optimizer: OptimizerCallable = _adamw,
+        optimizer: OptimizerCallable = default_adamw,
         scheduler: LRSchedulerCallable | None = None,
         init_from: str | None = None,
     ) -> None:
@@ -117,11 +115,4 @@ class CTCRecognizer(L.LightningModule):
         self._log_error_rates("test")
 
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        config = {"scheduler": scheduler, "interval": "epoch"}
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = "val/loss"
-        return {"optimizer": optimizer, "lr_scheduler": config}
+        return build_optimizers(self, self.optimizer_factory, self.scheduler_factory)

@@ -16,11 +16,9 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from kwslab.checkpoint import load_checkpoint, transfer_weights
+from kwslab.models.base import build_optimizers, default_adamw
 from kwslab.nets.cnn import KeywordCNN
 
-
-def _adamw(params: Any) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=3e-3, weight_decay=1e-2)
 
 
 class KeywordClassifier(L.LightningModule):
@@ -53,7 +51,7 @@ class KeywordClassifier(L.LightningModule):
         hidden: int = 128,
         dropout: float = 0.2,
         label_smoothing: float = 0.0,
-        optimizer: OptimizerCallable = _adamw,
+        optimizer: OptimizerCallable = default_adamw,
         scheduler: LRSchedulerCallable | None = None,
         init_from: str | None = None,
         freeze_backbone: bool = False,
@@ -125,15 +123,7 @@ class KeywordClassifier(L.LightningModule):
         return self._step(batch, "test")
 
     def configure_optimizers(self) -> Any:
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params)
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        config = {"scheduler": scheduler, "interval": "epoch"}
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            config["monitor"] = "val/loss"
-        return {"optimizer": optimizer, "lr_scheduler": config}
+        return build_optimizers(self, self.optimizer_factory, self.scheduler_factory)
 
 
 def _num_features(feature_config: dict[str, Any] | None) -> int:

@@ -11,7 +11,8 @@ from typing import Any, Sequence
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 
-from kwslab.models.keyword import KeywordClassifier, _adamw
+from kwslab.models.base import default_adamw
+from kwslab.models.keyword import KeywordClassifier
 from kwslab.nets.cnn2d import KeywordCNN2d
 
 
@@ -35,7 +36,7 @@ class KeywordClassifier2d(KeywordClassifier):
         hidden: int = 128,
         dropout: float = 0.2,
         label_smoothing: float = 0.0,
-        optimizer: OptimizerCallable = _adamw,
+        optimizer: OptimizerCallable = default_adamw,
         scheduler: LRSchedulerCallable | None = None,
         init_from: str | None = None,
         freeze_backbone: bool = False,

@@ -58,10 +58,10 @@ class CRNN(nn.Module):
         h = x
         if lengths is not None:  # whatever the padding holds, it must not reach valid frames
             h = h * (torch.arange(h.shape[-1], device=h.device)[None, :] < lengths[:, None]).unsqueeze(1)
-        for i, block in enumerate(self.conv):
+        valid = self.output_lengths(lengths) if lengths is not None else None  # only the first block strides
+        for block in self.conv:
             h = block(h)  # (B, C, T')
-            if lengths is not None:  # zero the padding so it never leaks into valid frames through the next conv
-                valid = self.output_lengths(lengths) if i == 0 else valid
+            if valid is not None:  # zero the padding so it never leaks into valid frames through the next conv
                 h = h * (torch.arange(h.shape[-1], device=h.device)[None, :] < valid[:, None]).unsqueeze(1)
         h = h.transpose(1, 2)  # (B, T', C)
         out_lengths = (self.output_lengths(lengths) if lengths is not None

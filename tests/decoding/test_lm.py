@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from kwslab.decoding import ArpaError, NGramLM, beam_search, tune_alpha_beta

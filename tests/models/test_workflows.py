@@ -78,7 +78,6 @@ def test_predict_and_evaluate_a_trained_model(trained, tiny_data, tmp_path, caps
 
 
 def test_evaluate_reports_unknown_keywords_and_predict_reports_bad_files(trained, tmp_path, capsys):
-    from kwslab.data.manifest import write_manifest
     from tests.models.tiny import make_tiny_dataset
 
     other = make_tiny_dataset(tmp_path, per_class={"test": 2}, classes={"buzz": 5000.0, "low": 300.0})
