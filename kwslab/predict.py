@@ -127,30 +127,38 @@ def main(argv: list[str] | None = None) -> int:
     except _errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for line in errors:
-        print(f"error: {line}", file=sys.stderr)
-    if args.json:
+    def line(r: dict) -> str:
+        extra = "  " + ", ".join(f"{lab} {p:.3f}" for lab, p in r["top"][1:]) if len(r["top"]) > 1 else ""
+        return f"{r['keyword']:<12} {r['confidence']:.3f}{extra}"
+
+    return _report(results, errors, args.json, line)
+
+
+def _report(results: list[dict], errors: list[str], as_json: bool, line) -> int:
+    """Errors one per line on stderr; results as JSON or one aligned line per file. Exit status 1 on errors."""
+    for err in errors:
+        print(f"error: {err}", file=sys.stderr)
+    if as_json:
         print(json.dumps(results, indent=2))
     else:
         width = max([len(r["file"]) for r in results] + [4])
         for r in results:
-            extra = "  " + ", ".join(f"{lab} {p:.3f}" for lab, p in r["top"][1:]) if len(r["top"]) > 1 else ""
-            print(f"{r['file']:<{width}}  {r['keyword']:<12} {r['confidence']:.3f}{extra}")
+            print(f"{r['file']:<{width}}  {line(r)}")
     return 1 if errors else 0
 
 
 def transcribe_files(model: object, files: list[str | Path], settings: object) -> tuple[list[dict], list[str]]:
     """CTC checkpoints: ``{"file", "text", "greedy"[, "beam"]}`` per readable file, and the unreadable ones."""
-    from kwslab.transcribe import decode, posteriors
+    from kwslab.transcribe import decode, posteriors_of_features
 
-    readable, errors = [], []
+    readable, feats, errors = [], [], []
     for f in files:
         try:
-            model.features(f)
+            feats.append(model.features(f))
             readable.append(f)
         except (WavError, OSError, ValueError) as exc:
             errors.append(f"{f}: {exc}")
-    texts = decode(posteriors(model, readable), model.module.vocab, settings) if readable else {}
+    texts = decode(posteriors_of_features(model, feats), model.module.vocab, settings) if readable else {}
     results = [{"file": str(f), "text": texts.get("beam", texts.get("greedy"))[i],
                 **{k: v[i] for k, v in texts.items()}} for i, f in enumerate(readable)]
     return results, errors
@@ -160,15 +168,7 @@ def _main_ctc(model: object, args: argparse.Namespace) -> int:
     from kwslab.transcribe_args import settings_from_args
 
     results, errors = transcribe_files(model, args.files, settings_from_args(args))
-    for line in errors:
-        print(f"error: {line}", file=sys.stderr)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        width = max([len(r["file"]) for r in results] + [4])
-        for r in results:
-            print(f"{r['file']:<{width}}  {r['text']}")
-    return 1 if errors else 0
+    return _report(results, errors, args.json, lambda r: r["text"])
 
 
 def _main_stream(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from kwslab.metrics import error_rates
 from kwslab.text import CharVocab
 from kwslab.transcribe_args import DecoderSettings, add_decoder_arguments, settings_from_args
 
-__all__ = ["DecoderSettings", "add_decoder_arguments", "decode", "evaluate_ctc", "is_ctc", "posteriors",
+__all__ = ["DecoderSettings", "add_decoder_arguments", "decode", "evaluate_ctc", "is_ctc", "posteriors", "posteriors_of_features",
            "settings_from_args"]
 
 
@@ -26,10 +26,14 @@ def is_ctc(model: LoadedModel) -> bool:
     return isinstance(getattr(model.module, "vocab", None), CharVocab)
 
 
-@torch.no_grad()
 def posteriors(model: LoadedModel, paths: Sequence[str | Path], batch_size: int = 16) -> list[np.ndarray]:
     """``(T_i, V)`` log-probabilities per file (batched by similar length; padding never changes results)."""
-    feats = [model.features(p) for p in paths]
+    return posteriors_of_features(model, [model.features(p) for p in paths], batch_size)
+
+
+@torch.no_grad()
+def posteriors_of_features(model: LoadedModel, feats: Sequence[np.ndarray], batch_size: int = 16) -> list[np.ndarray]:
+    """``(T_i, V)`` log-probabilities for ``(F, T_i)`` feature matrices, batched by similar length."""
     order = sorted(range(len(feats)), key=lambda i: feats[i].shape[1])
     out: list[np.ndarray] = [np.empty(0)] * len(feats)
     for start in range(0, len(order), batch_size):
