@@ -17,8 +17,8 @@ from kwslab.metrics import error_rates
 from kwslab.text import CharVocab
 from kwslab.transcribe_args import DecoderSettings, add_decoder_arguments, settings_from_args
 
-__all__ = ["DecoderSettings", "add_decoder_arguments", "decode", "evaluate_ctc", "is_ctc", "posteriors", "posteriors_of_features",
-           "settings_from_args"]
+__all__ = ["DecoderSettings", "add_decoder_arguments", "decode", "evaluate_ctc", "is_ctc", "posteriors",
+           "posteriors_of_features", "settings_from_args"]
 
 
 def is_ctc(model: LoadedModel) -> bool:
