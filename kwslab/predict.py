@@ -52,7 +52,7 @@ def _predict(features, probabilities, labels: list[str], files, top_k: int) -> t
         try:
             feats = features(f)
         except (WavError, OSError, ValueError) as exc:
-            errors.append(f"{f}: {exc}")
+            errors.append(str(exc) if str(f) in str(exc) else f"{f}: {exc}")  # WavError already names the file
             continue
         probs = probabilities(feats)
         idx = sorted(range(len(labels)), key=lambda i: -float(probs[i]))[:k]
@@ -157,7 +157,7 @@ def transcribe_files(model: object, files: list[str | Path], settings: object) -
             feats.append(model.features(f))
             readable.append(f)
         except (WavError, OSError, ValueError) as exc:
-            errors.append(f"{f}: {exc}")
+            errors.append(str(exc) if str(f) in str(exc) else f"{f}: {exc}")  # WavError already names the file
     texts = decode(posteriors_of_features(model, feats), model.module.vocab, settings) if readable else {}
     results = [{"file": str(f), "text": texts.get("beam", texts.get("greedy"))[i],
                 **{k: v[i] for k, v in texts.items()}} for i, f in enumerate(readable)]
