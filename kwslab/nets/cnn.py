@@ -14,20 +14,34 @@ from torch import nn
 
 
 class ConvBlock(nn.Module):
-    """Conv1d -> BatchNorm1d -> ReLU -> MaxPool1d(pool) -> Dropout. ``(B, C_in, T) -> (B, C_out, T // pool)``."""
+    """Conv -> BatchNorm -> ReLU -> MaxPool(pool) -> Dropout over ``dims`` (1 or 2) axes.
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, pool: int, dropout: float) -> None:
+    ``dims=1``: ``(B, C_in, T) -> (B, C_out, T // pool)``; ``dims=2``: ``(B, C_in, F, T) -> (B, C_out, F/p, T/p)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, pool: int, dropout: float,
+                 dims: int = 1) -> None:
         super().__init__()
+        conv, norm, max_pool = {1: (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d),
+                                2: (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d)}[dims]
         self.net = nn.Sequential(
-            nn.Conv1d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
-            nn.BatchNorm1d(out_channels),
+            conv(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
+            norm(out_channels),
             nn.ReLU(inplace=True),
-            nn.MaxPool1d(pool) if pool > 1 else nn.Identity(),
+            max_pool(pool) if pool > 1 else nn.Identity(),
             nn.Dropout(dropout),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+def classifier_head(width: int, hidden: int, num_classes: int, dropout: float) -> nn.Module:
+    """Linear -> ReLU -> Dropout -> Linear (or one Linear when ``hidden`` is 0): pooled embedding to logits."""
+    if hidden <= 0:
+        return nn.Linear(width, num_classes)
+    return nn.Sequential(nn.Linear(width, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                         nn.Linear(hidden, num_classes))
 
 
 class KeywordCNN(nn.Module):
@@ -62,12 +76,7 @@ class KeywordCNN(nn.Module):
             blocks.append(ConvBlock(c_in, c_out, kernel_size, pool, dropout))
             c_in = c_out
         self.backbone = nn.Sequential(*blocks)
-        width = 2 * c_in  # mean and max over time, concatenated
-        if hidden > 0:
-            self.head = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                                      nn.Linear(hidden, num_classes))
-        else:
-            self.head = nn.Linear(width, num_classes)
+        self.head = classifier_head(2 * c_in, hidden, num_classes, dropout)  # mean and max over time
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, F, T)`` features -> ``(B, 2 * channels[-1])`` pooled embedding."""

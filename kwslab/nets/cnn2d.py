@@ -13,22 +13,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-
-class ConvBlock2d(nn.Module):
-    """Conv2d -> BatchNorm2d -> ReLU -> MaxPool2d(pool) -> Dropout. ``(B, C_in, F, T) -> (B, C_out, F/p, T/p)``."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, pool: int, dropout: float) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
-            nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
-            nn.MaxPool2d(pool) if pool > 1 else nn.Identity(),
-            nn.Dropout(dropout),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+from kwslab.nets.cnn import ConvBlock, classifier_head
 
 
 class KeywordCNN2d(nn.Module):
@@ -56,15 +41,10 @@ class KeywordCNN2d(nn.Module):
         blocks, c_in = [], 1
         for i, c_out in enumerate(channels):
             last = i == len(channels) - 1
-            blocks.append(ConvBlock2d(c_in, c_out, kernel_size, 1 if last else pool, dropout))
+            blocks.append(ConvBlock(c_in, c_out, kernel_size, 1 if last else pool, dropout, dims=2))
             c_in = c_out
         self.backbone = nn.Sequential(*blocks)
-        width = 2 * c_in  # mean and max over (F, T), concatenated
-        if hidden > 0:
-            self.head = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                                      nn.Linear(hidden, num_classes))
-        else:
-            self.head = nn.Linear(width, num_classes)
+        self.head = classifier_head(2 * c_in, hidden, num_classes, dropout)  # mean and max over (F, T)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, F, T)`` features -> ``(B, 2 * channels[-1])`` pooled embedding."""
