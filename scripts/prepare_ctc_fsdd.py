@@ -1,7 +1,7 @@
 """Connected-digit CTC data from FSDD, with one speaker held out for testing, and a word LM from the training text.
 
     python scripts/prepare_ctc_fsdd.py --root ../shared/data/fsdd/recordings --out data/fsdd_ctc \
-        [--test-speaker george] [--count 4000] [--synthetic 1500]
+        [--test-speaker george] [--count 4000] [--synthetic 1500 [--synthetic-words data/tts_digits/manifest.csv]]
 
 Isolated clips: the test speaker's recordings -> test; the other speakers' index 0-4 recordings -> val, the rest ->
 train (so validation never sees the test speaker either). Each split's clips are composed into 2-6 digit strings by
@@ -11,6 +11,8 @@ the training transcripts (``lm.arpa``), for beam + LM decoding and ``scripts/tun
 ``--synthetic N`` adds N connected-digit utterances spoken by espeak-ng voices (built offline with
 ``kwslab.data.synthetic_corpus --task digit-sequences``) to the training set only: three real speakers are too few
 to generalise to a fourth, and synthetic voices add speaker variety. ``train_fsdd.csv`` keeps the real-only set.
+``--synthetic-words M`` composes those utterances from an existing isolated-word corpus instead (more voices: the
+728-voice espeak digits of ``scripts/fsdd_experiments.py`` are ``data/tts_digits/manifest.csv``).
 """
 from __future__ import annotations
 
@@ -30,6 +32,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--test-speaker", default="george")
     parser.add_argument("--count", type=int, default=4000, help="utterances in all splits together")
     parser.add_argument("--synthetic", type=int, default=0, help="espeak utterances to add to training (0: none)")
+    parser.add_argument("--synthetic-words", metavar="MANIFEST",
+                        help="compose the --synthetic utterances from this isolated-word manifest (e.g. the espeak "
+                             "digits of every voice, data/tts_digits/manifest.csv) instead of building them from "
+                             "espeak's default voices")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -49,9 +55,14 @@ def main(argv: list[str] | None = None) -> None:
     print(result.table())
     train_rows = read_manifest(result.manifests["train"], check_audio=False)
     if args.synthetic:
-        from kwslab.data.synthetic_corpus import build_digit_sequences
+        if args.synthetic_words:  # an existing isolated-word corpus, e.g. the 728-voice espeak digits
+            synth = compose_sequences(args.synthetic_words, out / "synthetic_words", count=args.synthetic,
+                                      min_words=2, max_words=6, noise_snr=(15.0, 40.0), val_fraction=0.0,
+                                      test_fraction=0.0, sample_rate=8000, seed=args.seed).manifests
+        else:
+            from kwslab.data.synthetic_corpus import build_digit_sequences
 
-        synth = build_digit_sequences(out / "synthetic", count=max(args.synthetic * 5 // 4, 10), seed=args.seed)
+            synth = build_digit_sequences(out / "synthetic", count=max(args.synthetic * 5 // 4, 10), seed=args.seed)
         extra = read_manifest(synth["train"], check_audio=False)[: args.synthetic]
         write_manifest(out / "train_fsdd.csv", train_rows)
         write_manifest(out / "train.csv", [*train_rows, *extra])

@@ -29,8 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from kwslab.data.cache import ArrayCache
 from kwslab.data.datasets import (BucketBatchSampler, CTCDataset, KeywordDataset, SeededRandomSampler,
-                                  as_feature_config, collate_ctc, labels_from_rows)
-from kwslab.data.manifest import read_manifest
+                                  as_feature_config, collate_ctc, labels_from_rows, manifest_rows)
 from kwslab.dsp import FeatureConfig
 from kwslab.text import DEFAULT_CHARS, CharVocab
 
@@ -40,8 +39,8 @@ __all__ = ["KeywordDataModule", "CTCDataModule"]
 class _ManifestDataModule(L.LightningDataModule):
     """Shared plumbing: manifests, caches, loaders. Subclasses set ``_dataset`` / ``_train_loader_args``."""
 
-    def __init__(self, train_manifest: str | None = None, val_manifest: str | None = None,
-                 test_manifest: str | None = None, features: FeatureConfig | dict | None = None,
+    def __init__(self, train_manifest: str | list[str] | None = None, val_manifest: str | list[str] | None = None,
+                 test_manifest: str | list[str] | None = None, features: FeatureConfig | dict | None = None,
                  batch_size: int = 64, num_workers: int = 0, pin_memory: bool | None = None,
                  augment: dict | None = None, spec_augment: dict | None = None, cache_dir: str | None = None,
                  memory_cache: bool = True, check_audio: bool = True, seed: int = 0, drop_last: bool = False,
@@ -86,11 +85,13 @@ class _ManifestDataModule(L.LightningDataModule):
         if self.prepare is not None:
             self.prepare()
 
-    def _manifest(self, split: str) -> str:
+    def _manifest(self, split: str) -> str | list[str]:
         path = self.manifests[split]
         if path is None:
             raise ValueError(f"no {split}_manifest was given to {type(self).__name__}; set {split}_manifest")
-        if not Path(path).exists():
+        if isinstance(path, (list, tuple)) and not path:
+            raise ValueError(f"{type(self).__name__}: {split}_manifest is an empty list; give one or more CSV paths")
+        if not all(Path(p).exists() for p in ([path] if isinstance(path, str) else path)):
             self.prepare_data()  # idempotent hook; a no-op without one
         return path
 
@@ -148,7 +149,8 @@ class KeywordDataModule(_ManifestDataModule):
     """Keyword classification data: :class:`KeywordDataset` splits with fixed-size features.
 
     Args:
-        train_manifest, val_manifest, test_manifest: Manifest CSV paths (val/test optional).
+        train_manifest, val_manifest, test_manifest: Manifest CSV paths (val/test optional). Each may be a list of
+            paths, read as one set of rows in order (e.g. real recordings plus a synthetic corpus).
         features: FeatureConfig or dict of its fields; ``num_frames`` must be set.
         labels: Class names in model-output order; default: sorted keywords of the training manifest.
         batch_size: Items per batch (default 64). num_workers: DataLoader workers (default 0).
@@ -159,8 +161,8 @@ class KeywordDataModule(_ManifestDataModule):
         drop_last: Drop the last incomplete training batch. prepare: Optional idempotent hook that builds data.
     """
 
-    def __init__(self, train_manifest: str | None = None, val_manifest: str | None = None,
-                 test_manifest: str | None = None, features: FeatureConfig | dict | None = None,
+    def __init__(self, train_manifest: str | list[str] | None = None, val_manifest: str | list[str] | None = None,
+                 test_manifest: str | list[str] | None = None, features: FeatureConfig | dict | None = None,
                  labels: list[str] | None = None, batch_size: int = 64, num_workers: int = 0,
                  pin_memory: bool | None = None, augment: dict | None = None, spec_augment: dict | None = None,
                  cache_dir: str | None = None, memory_cache: bool = True, check_audio: bool = True, seed: int = 0,
@@ -180,8 +182,8 @@ class KeywordDataModule(_ManifestDataModule):
         if self._labels is None:
             if self.manifests["train"] is None:
                 raise ValueError("KeywordDataModule: set train_manifest (labels are read from it) or pass labels")
-            path = self._manifest("train")
-            self._labels = labels_from_rows(read_manifest(path, need_keyword=True, check_audio=False), path)
+            rows, source = manifest_rows(self._manifest("train"), need_keyword=True, check_audio=False)
+            self._labels = labels_from_rows(rows, source)
         return self._labels
 
     def _make(self, split: str, train: bool) -> Dataset:
@@ -202,8 +204,8 @@ class CTCDataModule(_ManifestDataModule):
         Others: as :class:`KeywordDataModule` (``features.num_frames`` normally unset here).
     """
 
-    def __init__(self, train_manifest: str | None = None, val_manifest: str | None = None,
-                 test_manifest: str | None = None, features: FeatureConfig | dict | None = None,
+    def __init__(self, train_manifest: str | list[str] | None = None, val_manifest: str | list[str] | None = None,
+                 test_manifest: str | list[str] | None = None, features: FeatureConfig | dict | None = None,
                  chars: str = DEFAULT_CHARS, blank_first: bool = True, batch_size: int = 32, num_workers: int = 0,
                  pin_memory: bool | None = None, augment: dict | None = None, spec_augment: dict | None = None,
                  bucket_by_length: bool = True, num_buckets: int = 10, cache_dir: str | None = None,

@@ -34,10 +34,10 @@ from kwslab.data.manifest import ManifestRow, read_manifest
 from kwslab.dsp import FeatureConfig, FeatureExtractor, fit_waveform
 from kwslab.text import CharVocab
 
-__all__ = ["FeatureDataset", "KeywordDataset", "CTCDataset", "collate_ctc", "labels_from_rows", "as_feature_config",
-           "SeededRandomSampler", "BucketBatchSampler"]
+__all__ = ["FeatureDataset", "KeywordDataset", "CTCDataset", "collate_ctc", "labels_from_rows", "manifest_rows",
+           "as_feature_config", "SeededRandomSampler", "BucketBatchSampler"]
 
-ManifestLike = Union[str, "os.PathLike[str]", Sequence[ManifestRow]]
+ManifestLike = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]], Sequence[ManifestRow]]
 WaveformAugment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 MAX_LISTED = 10  # bad rows listed in one error message
 
@@ -53,14 +53,18 @@ def as_feature_config(features: FeatureConfig | Mapping[str, object] | None) -> 
     raise TypeError(f"features must be a FeatureConfig or a dict of its fields, got {type(features).__name__}")
 
 
-def _rows(manifest: ManifestLike, **read_kwargs: object) -> tuple[list[ManifestRow], str]:
-    """Read a manifest path (validated by read_manifest) or take rows as given; also return a name for errors."""
+def manifest_rows(manifest: ManifestLike, **read_kwargs: object) -> tuple[list[ManifestRow], str]:
+    """Read a manifest path, or several (their rows concatenated in order, e.g. real plus synthetic speech), each
+    validated by read_manifest, or take rows as given; also return a name for error messages."""
     if isinstance(manifest, (str, os.PathLike)):
         return read_manifest(manifest, **read_kwargs), str(manifest)  # type: ignore[arg-type]
-    rows = list(manifest)
-    if not all(isinstance(r, ManifestRow) for r in rows):
-        raise TypeError("manifest must be a CSV path or a sequence of ManifestRow")
-    return rows, "<rows>"
+    items = list(manifest)
+    if items and all(isinstance(m, (str, os.PathLike)) for m in items):
+        rows = [r for m in items for r in read_manifest(m, **read_kwargs)]  # type: ignore[arg-type]
+        return rows, " + ".join(str(m) for m in items)
+    if not all(isinstance(r, ManifestRow) for r in items):
+        raise TypeError("manifest must be a CSV path, a list of CSV paths or a sequence of ManifestRow")
+    return items, "<rows>"
 
 
 def _raise_listed(source: str, problems: list[str], hint: str) -> None:
@@ -176,7 +180,7 @@ class KeywordDataset(FeatureDataset):
     The item index lets callbacks name the file behind a prediction (``dataset.rows[index]``).
 
     Args:
-        manifest: CSV path (read with ``need_keyword=True``) or rows.
+        manifest: CSV path (read with ``need_keyword=True``), a list of paths (rows concatenated) or rows.
         features: FeatureConfig or dict; ``num_frames`` must be set (fixed-size CNN input).
         labels: The class list; default: sorted distinct keywords of ``manifest``. Pass the training labels to
             val/test datasets: a keyword outside them raises ValueError naming the rows.
@@ -186,7 +190,7 @@ class KeywordDataset(FeatureDataset):
 
     def __init__(self, manifest: ManifestLike, features: FeatureConfig | Mapping[str, object] | None = None,
                  labels: Sequence[str] | None = None, *, check_audio: bool = True, **kwargs: object) -> None:
-        rows, source = _rows(manifest, need_keyword=True, check_audio=check_audio)
+        rows, source = manifest_rows(manifest, need_keyword=True, check_audio=check_audio)
         super().__init__(rows, features, source=source, **kwargs)  # type: ignore[arg-type]
         if self.feature_config.num_frames is None:
             raise ValueError(f"{source}: KeywordDataset needs a fixed features.num_frames (e.g. 101 for 1 s at "
@@ -214,7 +218,7 @@ class CTCDataset(FeatureDataset):
     Targets are ``vocab.encode(vocab.normalize(transcript))`` (``_silence_`` rows may have empty transcripts).
 
     Args:
-        manifest: CSV path (read with ``need_transcript=True`` and ``vocab``) or rows.
+        manifest: CSV path (read with ``need_transcript=True`` and ``vocab``), a list of paths or rows.
         features: FeatureConfig or dict (``num_frames`` normally unset: variable length).
         vocab: CharVocab, a string of characters, or None for the default vocabulary.
         check_audio: Let :func:`read_manifest` check every WAV header up front (and fill durations).
@@ -224,7 +228,7 @@ class CTCDataset(FeatureDataset):
     def __init__(self, manifest: ManifestLike, features: FeatureConfig | Mapping[str, object] | None = None,
                  vocab: CharVocab | str | None = None, *, check_audio: bool = True, **kwargs: object) -> None:
         self.vocab = vocab if isinstance(vocab, CharVocab) else CharVocab() if vocab is None else CharVocab(vocab)
-        rows, source = _rows(manifest, need_transcript=True, vocab=self.vocab, check_audio=check_audio)
+        rows, source = manifest_rows(manifest, need_transcript=True, vocab=self.vocab, check_audio=check_audio)
         super().__init__(rows, features, source=source, **kwargs)  # type: ignore[arg-type]
         self.targets: list[np.ndarray] = []
         problems = []

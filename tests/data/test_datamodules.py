@@ -169,3 +169,19 @@ def test_lightning_sets_the_bucket_sampler_epoch(tmp_path: Path) -> None:
                         enable_progress_bar=False, enable_model_summary=False)
     trainer.fit(model, datamodule=dm)
     assert model.epochs_seen == [0, 1] and trainer.global_step == 2 * 4  # 2 buckets of 3 -> 2 + 2 batches
+
+
+def test_a_list_of_train_manifests_is_read_as_one(manifests: dict[str, Path], tmp_path: Path) -> None:
+    dm = KeywordDataModule([str(manifests["train"]), str(manifests["val"])], str(manifests["val"]),
+                           features=dict(SMALL_FEATURES), batch_size=4)
+    assert dm.labels == sorted(KEYWORDS)
+    dm.setup("fit")
+    assert len(dm.datasets["train"]) == 18 and len(dm.datasets["val"]) == 9
+    assert " + " in dm.datasets["train"].source
+    assert sum(len(b[1]) for b in dm.train_dataloader()) == 18
+    bad = tmp_path / "bad.csv"
+    bad.write_text("filename,keyword\nmissing.wav,yes\n")
+    with pytest.raises(ValueError, match="missing.wav"):
+        KeywordDataModule([str(manifests["train"]), str(bad)], features=dict(SMALL_FEATURES)).setup("fit")
+    with pytest.raises(ValueError, match="empty list"):
+        KeywordDataModule([], features=dict(SMALL_FEATURES)).setup("fit")
