@@ -1,8 +1,10 @@
-"""Reproduce docs/results.md: keyword spotting on the Free Spoken Digit Dataset (FSDD), three experiments.
+"""Reproduce docs/results.md: keyword spotting on the Free Spoken Digit Dataset (FSDD), four experiments.
 
 * ``official``: FSDD official split (index 0-4 test), ``configs/cnn_fsdd.yaml``.
 * ``speaker``: speaker-disjoint, four rotations (train on three speakers, test on all 500 clips of the fourth;
   the checkpoint is picked on the training speakers' index 0-4 clips), ``cnn_fsdd.yaml`` + ``cnn_fsdd_speaker.yaml``.
+* ``speaker-synth``: the same rotations with the espeak digits (``synth`` below) added to the three real speakers'
+  training data, ``cnn_fsdd.yaml`` + ``cnn_fsdd_speaker.yaml`` + ``cnn_fsdd_speaker_synth.yaml``.
 * ``synth``: trained only on espeak-ng digit words, checkpoint picked on synthetic validation voices, tested on all
   2,000 real FSDD recordings, one run per seed, ``configs/cnn_synth_digits.yaml``.
 
@@ -11,7 +13,7 @@ folder, a CSV logger, the seed, the manifests), saved with the run under ``--out
 checkpoint are then scored with :func:`kwslab.evaluate.evaluate_keywords`. A markdown table is printed and the
 numbers are written to ``OUT/results.json``. Runs one training at a time; ``--quick`` shortens everything.
 
-    python scripts/fsdd_experiments.py                      # everything (about an hour on 2 CPU cores)
+    python scripts/fsdd_experiments.py                      # everything (about 1.5 hours on 2 CPU cores)
     python scripts/fsdd_experiments.py --quick --only official speaker
 """
 from __future__ import annotations
@@ -92,7 +94,7 @@ def _merged(configs: list[Path]) -> dict[str, Any]:
     return out
 
 
-def run_fit(run_dir: Path, configs: list[Path], manifests: dict[str, str], seed: int,
+def run_fit(run_dir: Path, configs: list[Path], manifests: dict[str, Any], seed: int,
             epochs: int | None) -> dict[str, Any]:
     """Train with ``configs`` + an overlay; evaluate the best and last checkpoints on the test manifest."""
     from kwslab.evaluate import evaluate_keywords
@@ -174,8 +176,9 @@ def markdown(results: dict[str, list[dict[str, Any]]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", choices=["official", "speaker", "synth"],
-                        default=["official", "speaker", "synth"], help="experiments to run (default: all)")
+    parser.add_argument("--only", nargs="+", choices=["official", "speaker", "speaker-synth", "synth"],
+                        default=["official", "speaker", "speaker-synth", "synth"],
+                        help="experiments to run (default: all)")
     parser.add_argument("--quick", action="store_true",
                         help="smaller run: 8 epochs (synth: 6), 2 rotations, 1 seed, 64 voices")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="synth seeds (default 0 1 2)")
@@ -199,8 +202,19 @@ def main(argv: list[str] | None = None) -> int:
                                                              configs / "cnn_fsdd_speaker.yaml"],
                                 m, 0, 8 if args.quick else None))
         results["FSDD speaker-disjoint (test speaker = run)"] = runs
+    root = args.data / ("tts_digits_default" if args.quick else "tts_digits")
+    if "speaker-synth" in args.only:
+        build_synthetic_digits(root, "default" if args.quick else "all", 1)
+        runs = []
+        for speaker in SPEAKERS[:2] if args.quick else SPEAKERS:
+            m: dict[str, Any] = {s: str(fsdd / f"speaker_{speaker}" / f"{s}.csv") for s in ("train", "val", "test")}
+            m["train"] = [m["train"], str(root / "train.csv")]  # three real speakers + the espeak voices
+            runs.append(run_fit(out / f"speaker_synth_{speaker}", [configs / "cnn_fsdd.yaml",
+                                                                   configs / "cnn_fsdd_speaker.yaml",
+                                                                   configs / "cnn_fsdd_speaker_synth.yaml"],
+                                m, 0, 6 if args.quick else None))
+        results["FSDD speaker-disjoint + espeak voices in training (test speaker = run)"] = runs
     if "synth" in args.only:
-        root = args.data / ("tts_digits_default" if args.quick else "tts_digits")
         build_synthetic_digits(root, "default" if args.quick else "all", 1)
         m = {"train": str(root / "train.csv"), "val": str(root / "val.csv"),
              "test": str(fsdd / "all" / "test.csv")}
