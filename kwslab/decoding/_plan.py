@@ -56,15 +56,18 @@ def plan_frames(lps: list[np.ndarray], blank: int, token_min_logp: float, top_k:
     X = lps[0] if N == 1 else np.concatenate(lps)  # (R, V), R = sum of lengths
     R, V = X.shape
     am = X.argmax(axis=1)
-    mx = X[np.arange(R), am][:, None]  # (R, 1)
-    thr = np.maximum(mx + (beam_prune_logp - LOG2), token_min_logp) if relative else np.full((R, 1), token_min_logp)
-    keep = X >= np.minimum(thr, mx, out=thr)  # the argmax is always tried
+    mx = X.ravel()[np.arange(0, R * V, V) + am]  # (R,): each frame's best log-prob
+    if relative:
+        thr = np.maximum(mx + (beam_prune_logp - LOG2), token_min_logp)
+    else:
+        thr = np.full(R, token_min_logp)
+    keep = X >= np.minimum(thr, mx, out=thr)[:, None]  # the argmax is always tried
     if top_k is not None and top_k < V:
         top = np.zeros_like(keep)
         np.put_along_axis(top, np.argpartition(-X, top_k - 1, axis=1)[:, :top_k], True, axis=1)
         np.put_along_axis(top, am[:, None], True, axis=1)
         keep &= top
-    one = keep.sum(axis=1) == 1
+    one = keep @ np.ones(V) == 1  # a matrix-vector product counts short rows fastest
     single = np.where(one, am, -1)  # the only tried token, or -1
     skip = single == blank
     rep = single[1:] == single[:-1]
@@ -79,9 +82,8 @@ def plan_frames(lps: list[np.ndarray], blank: int, token_min_logp: float, top_k:
     # boundary are rows [lo, row): a run of one character, then a run of blank-only frames.
     if N == 1:
         n_act = np.array([act.size])
-        rows = np.append(act, R)
-        lo = np.zeros(rows.size, dtype=np.int64)
-        lo[1:] = act + 1
+        rows = np.concatenate((act, [R]))
+        lo = np.concatenate(([0], act + 1))
     else:
         n_act = np.diff(np.searchsorted(act, ends), prepend=0)
         keys = np.concatenate([act * 2 + 1, ends * 2])  # an utterance's end sorts before the next one's rows
@@ -89,15 +91,15 @@ def plan_frames(lps: list[np.ndarray], blank: int, token_min_logp: float, top_k:
         rows = keys >> 1
         lo = np.zeros(rows.size, dtype=np.int64)
         lo[1:] = rows[:-1] + (keys[:-1] & 1)
-    cum_v = np.zeros(R + 1)  # prefix sums of the skipped frames' log-probs
-    np.cumsum(np.where(skip, mx[:, 0], 0.0), out=cum_v[1:])
+    cum_v = np.zeros(R + 1)  # prefix sums of the skipped frames' log-probs (mx is finite)
+    np.add.accumulate(skip * mx, out=cum_v[1:])
     cum_b = np.zeros(R + 1, dtype=np.int64)  # prefix counts of blank-only frames
-    np.cumsum(single == blank, out=cum_b[1:])
+    np.add.accumulate(single == blank, out=cum_b[1:], dtype=np.int64)
     nb = cum_b[rows] - cum_b[lo]
     mid = rows - nb  # the blank-only run is [mid, row)
     shift_b = cum_v[rows] - cum_v[mid]
     shift_c = cum_v[mid] - cum_v[lo]
-    act_off = np.cumsum(n_act) - n_act
+    act_off = np.zeros(1, dtype=np.int64) if N == 1 else np.cumsum(n_act) - n_act
     keep_a = keep[act]
     lpm = np.where(keep_a, X[act], NEG_INF)
     keep_a[:, blank] = False

@@ -10,11 +10,11 @@ token. Per frame ``t`` with log-probabilities ``lp`` (one shot for all beams and
 
 An extension that equals a prefix already in the beam (``prefix_j == prefix_i + c``) is merged into
 ``prefix_j``'s repeat stay with ``logaddexp``. Prefixes are identified by 64-bit hashes (with the
-parent's hash stored beside them, so a merge is one sorted look-up) and their text is kept as nodes of
-a trie of (parent, token) arrays, read back once at the end. The loop itself lives in
-:mod:`kwslab.decoding._prefix_search`: with LM/hotwords or on flat posteriors it decodes a whole batch
-at once (beams of all utterances in one set of arrays, amortising NumPy's per-call overhead);
-otherwise utterance by utterance.
+parent's hash stored beside them, so finding merges is a hash comparison) and their text is kept as
+per-step back-pointers or trie nodes, read back once at the end. The loop itself lives in
+:mod:`kwslab.decoding._prefix_search`: with LM/hotwords, or on flat posteriors with narrow beams, it
+decodes a whole batch at once (beams of all utterances in one set of arrays, amortising NumPy's
+per-call overhead); otherwise utterance by utterance.
 
 Pruning (the same knobs as pyctcdecode): at each frame a token (the blank included, as pyctcdecode
 does) is tried only when its log-prob is at least ``token_min_logp``; the frame's argmax always is.
@@ -30,8 +30,9 @@ applied as score shifts in one step. On peaky CTC output this leaves about a qua
 to search; small frames run as plain-Python dict merges, large ones vectorised.
 
 Flat posteriors: when more than a few tokens are tried per frame, the beams keep only part of each
-text's alignments and their scores can misorder the texts; then the 16 best hypotheses are rescored
-with the exact forward algorithm (their scores become :func:`~kwslab.decoding.ctc_score.ctc_log_likelihood`).
+text's alignments and their scores can misorder the texts; then the final hypotheses (up to 128) are
+rescored with the exact forward algorithm (their scores become
+:func:`~kwslab.decoding.ctc_score.ctc_log_likelihood`).
 """
 
 from __future__ import annotations

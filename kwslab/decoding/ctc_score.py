@@ -6,6 +6,8 @@ from typing import Sequence
 
 import numpy as np
 
+UNDERFLOW_LOG, RESCALE_EVERY = -600.0, 64  # see ctc_log_likelihoods
+
 
 def ctc_log_likelihood(log_probs: np.ndarray, ids: Sequence[int], blank: int) -> float:
     """Natural-log probability of a labelling under CTC: ``log sum_{paths -> ids} prod_t p_t(path_t)``.
@@ -58,9 +60,13 @@ def ctc_log_likelihood(log_probs: np.ndarray, ids: Sequence[int], blank: int) ->
 def ctc_log_likelihoods(log_probs: np.ndarray, labellings: Sequence[Sequence[int]], blank: int) -> np.ndarray:
     """:func:`ctc_log_likelihood` of several labellings of the same frames at once (one pass over time).
 
-    Runs in linear space, rescaling each labelling's states every frame, so alignment states below
-    ``1e-300`` of that frame's best state are lost (a relative error far below float precision for
-    any labelling that is not itself that improbable against its own prefixes).
+    Runs in linear space with all labellings' states in one vector, rescaled only when needed, so most frames
+    cost four NumPy calls: a state can always stay, so per frame each labelling's best state falls by at most
+    the frame's smallest token probability (and grows by at most 3x). The states are divided by their best
+    (its log kept) once the frames since the last rescale could have taken it below ``exp(UNDERFLOW_LOG)``,
+    or after ``RESCALE_EVERY`` frames. Alignment states far below their labelling's best state are lost (a
+    relative error far below float precision for any labelling that is not itself that improbable against
+    its own prefixes). The beam search uses this to rescore its final hypotheses exactly.
 
     Args:
         log_probs: ``(T, V)`` log-probabilities.
@@ -71,36 +77,51 @@ def ctc_log_likelihoods(log_probs: np.ndarray, labellings: Sequence[Sequence[int
         ``(R,)`` log-likelihoods (``-inf`` where a labelling does not fit in ``T`` frames).
     """
     lp = np.asarray(log_probs, dtype=np.float64)
+    labellings = [list(y) for y in labellings]
     T = lp.shape[0]
-    R = len(labellings)
     lens = np.array([len(y) for y in labellings], dtype=np.int64)
-    if T == 0 or R == 0:
+    if T == 0 or not lens.size:
         return np.where(lens == 0, 0.0, -np.inf)
-    S = 2 * int(lens.max()) + 1
-    ext = np.full((R, S), blank, dtype=np.int64)  # blank-interleaved labels; states past 2U + 1 never feed back
+    # One contiguous vector of states: labelling r's block is two zero separators then its 2U + 1 states
+    # (blank-interleaved labels), padded to the longest; separators and padding have emission 0, so they
+    # stay 0 and every state's s - 1 / s - 2 neighbours are the vector shifted by one / two.
+    R, W = lens.size, 2 * int(lens.max()) + 3
+    V = lp.shape[1]
+    cls = np.full((R, W), V, dtype=np.int64)  # the class emitted by each slot; V: none (probability 0)
     for r, y in enumerate(labellings):
-        ext[r, 1: 2 * len(y): 2] = y
-    # Linear-space forward with the states rescaled every frame (products instead of logaddexp):
-    # alpha_t = scale_t * A_t, log(scale_t) accumulated in ``log_scale``.
-    skip = np.zeros((R, S))  # 1 where a label state may be entered from two states back
-    skip[:, 3::2] = ext[:, 3::2] != ext[:, 1:-2:2]
-    P = np.exp(lp)
-    emit = P[:, ext] if T * R * S <= 1 << 22 else None  # (T, R, S), gathered at once when small
-    A = np.zeros((R, S + 2))  # alpha behind two zero columns: A[:, 1:-1] / A[:, :-2] are states s-1 / s-2
-    alpha = A[:, 2:]
-    alpha[:, 0] = P[0, blank]
-    if S > 1:
-        alpha[:, 1] = np.where(lens > 0, P[0, ext[:, 1]], 0.0)
-    log_scale = np.zeros(R)
-    scale = np.empty((R, 1))
+        cls[r, 2: 2 * len(y) + 3] = blank
+        cls[r, 3: 2 * len(y) + 2: 2] = y
+    skip = np.zeros((R, W))  # 1 where a label state may be entered from two states back (a new label)
+    skip[:, 5::2] = (cls[:, 5::2] != cls[:, 3:-2:2]) & (cls[:, 5::2] != V)
+    P = np.zeros((T, V + 1))
+    np.exp(lp, out=P[:, :V])
+    cls, skip = cls.ravel(), skip.ravel()
+    A = np.zeros(R * W + 2)
+    alpha, prev1, prev2 = A[2:], A[1:-1], A[:-2]  # views: slot p, p - 1, p - 2
+    blocks = alpha.reshape(R, W)
+    blocks[:, 2:4] = P[0, cls].reshape(R, W)[:, 2:4]
+    # Frames run in chunks with a rescale before each (but the first): a chunk ends before the frame that
+    # could take the best state below exp(UNDERFLOW_LOG), or after RESCALE_EVERY frames.
+    starts, low = [1], lp.min(axis=1).tolist()
+    since = low[0]  # log lower bound of the best state's fall since the last rescale
     for t in range(1, T):
-        tmp = alpha + A[:, 1:-1]
-        tmp += A[:, :-2] * skip
-        np.multiply(tmp, emit[t] if emit is not None else P[t][ext], out=alpha)
-        np.maximum(alpha.max(axis=1, keepdims=True), 1e-300, out=scale)
-        alpha /= scale
-        log_scale += np.log(scale[:, 0])
+        if since + low[t] < UNDERFLOW_LOG or t - starts[-1] >= RESCALE_EVERY:
+            starts.append(t)
+            since = 0.0
+        since += low[t]
+    log_scale = np.zeros(R)
+    buf, buf2 = np.empty(R * W), np.empty(R * W)
+    for t0, t1 in zip(starts, starts[1:] + [T]):
+        if t0 > 1:
+            best = np.maximum(blocks.max(axis=1), 1e-300)
+            blocks /= best[:, None]
+            log_scale += np.log(best)
+        for emit in P[t0:t1][:, cls]:  # (t1 - t0, R * W): the chunk's emission probabilities
+            np.add(alpha, prev1, out=buf)
+            np.multiply(prev2, skip, out=buf2)
+            buf += buf2
+            np.multiply(buf, emit, out=alpha)
     r = np.arange(R)
-    end = alpha[r, 2 * lens] + np.where(lens > 0, alpha[r, np.maximum(2 * lens - 1, 0)], 0.0)
+    end = blocks[r, 2 * lens + 2] + np.where(lens > 0, blocks[r, 2 * lens + 1], 0.0)
     with np.errstate(divide="ignore"):
         return np.log(end) + log_scale

@@ -109,18 +109,25 @@ def _peaky_and_flat(vocab: CharVocab, seed: int, n: int = 4, T: tuple[int, int] 
             for kind in ("peaky", "flat") for _ in range(n)]
 
 
-@pytest.mark.parametrize("small_pairs", [0, 40, 10**9])
-def test_plain_python_and_vectorised_steps_agree(monkeypatch: pytest.MonkeyPatch, small_pairs: int) -> None:
-    """Whichever step implementation runs a frame (and however often they swap), the beams are the same."""
+@pytest.mark.parametrize("small_pairs,beam_width", [(0, 24), (40, 24), (10**9, 24), (0, 100), (300, 100)])
+def test_plain_python_and_vectorised_steps_agree(monkeypatch: pytest.MonkeyPatch, small_pairs: int,
+                                                 beam_width: int) -> None:
+    """Whichever step implementation runs a frame (and however often they swap), the beams are the same.
+
+    The reference is the batch lockstep search; one utterance at a time runs plain-Python steps on frames
+    with at most ``small_pairs`` (beam, candidate) pairs and the one-utterance vectorised step on the others
+    (with more than 64 beams it finds merges by sorting instead of a (B, B) comparison).
+    """
     from kwslab.decoding import _prefix_search
 
     vocab = CharVocab(blank_first=False)
     lps = _peaky_and_flat(vocab, 5)
     monkeypatch.setattr(_prefix_search, "FEW_TOKENS", -1.0)  # batches: always the lockstep vectorised search
-    reference = beam_search_batch(lps, vocab, beam_width=24)
+    monkeypatch.setattr(_prefix_search, "LOCKSTEP_BEAMS", 10**9)
+    reference = beam_search_batch(lps, vocab, beam_width=beam_width)
     monkeypatch.setattr(_prefix_search, "SMALL_PAIRS", small_pairs)
     for x, ref in zip(lps, reference):
-        hyps = beam_search(x, vocab, beam_width=24)
+        hyps = beam_search(x, vocab, beam_width=beam_width)
         assert [h[0] for h in hyps] == [h[0] for h in ref]
         np.testing.assert_allclose([h[1] for h in hyps], [h[1] for h in ref], atol=1e-9)
 
@@ -150,9 +157,33 @@ def test_skipped_frames_on_near_certain_frames_match_brute_force() -> None:
                 assert score == pytest.approx(exact, abs=1e-4)
 
 
-def test_flat_posteriors_are_rescored_exactly() -> None:
+@pytest.mark.parametrize("beam_width", [8, 40])
+def test_flat_posteriors_are_rescored_exactly(beam_width: int) -> None:
+    """Every final hypothesis gets its exact score, so the best is the most probable text in the beam."""
     vocab = CharVocab()
     x, _ = synthetic_utterance(np.random.default_rng(4), vocab, "flat", 60, n_words=(2, 3))
-    hyps = beam_search(x, vocab, beam_width=8)
-    assert hyps[0][1] == pytest.approx(ctc_log_likelihood(x, vocab.encode(hyps[0][0]), vocab.blank), abs=1e-9)
+    hyps = beam_search(x, vocab, beam_width=beam_width)
+    assert len(hyps) == beam_width
+    index = {c: i for i, c in enumerate(vocab.tokens) if i != vocab.blank}  # exact labellings, spaces kept
+    for text, score in hyps:
+        assert score == pytest.approx(ctc_log_likelihood(x, [index[c] for c in text], vocab.blank), abs=1e-9)
     assert [s for _, s in hyps] == sorted((s for _, s in hyps), reverse=True)
+
+
+def test_exact_rescoring_forward_matches_ctc_log_likelihood() -> None:
+    """The rescoring forward pass (rescaled only every few frames) against the log-space reference."""
+    from kwslab.decoding.ctc_score import RESCALE_EVERY, ctc_log_likelihoods
+
+    vocab = CharVocab()
+    rng = np.random.default_rng(9)
+    for kind, T in [("flat", 1), ("flat", 7), ("peaky", 40), ("flat", 3 * RESCALE_EVERY + 5), ("peaky", 300)]:
+        x, _ = synthetic_utterance(rng, vocab, kind, max(T, 12), n_words=(1, 2))
+        x = x[:T]
+        if kind == "peaky":  # floored log-probs: the rescaling bound forces a rescale every frame or two
+            x = np.maximum(x, -400.0)
+        labellings = [[], [5, 5], [3, 3, 3, 4]] + [rng.integers(1, len(vocab), size=int(rng.integers(1, 25))).tolist()
+                                                   for _ in range(5)]
+        got = ctc_log_likelihoods(x, labellings, vocab.blank)
+        ref = np.array([ctc_log_likelihood(x, y, vocab.blank) for y in labellings])
+        assert np.array_equal(np.isinf(got), np.isinf(ref))  # labellings too long for T frames: -inf
+        np.testing.assert_allclose(got[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-12, atol=1e-8)
