@@ -48,6 +48,8 @@ class FakeOpenAI:
         self.requests: list[tuple[str, str, str | None, int]] = []
         self.delay = 0.0                  # seconds before answering each request
         self.hang_after: int | None = None  # answer this many requests, then never answer
+        self.admitted = 0                 # authorised requests let through to be answered (hang_after counts these)
+        self.held = 0                     # requests being held open by hang_after
         self.bodies_seen: list[bytes] = []
         self._lock = threading.Lock()
         self._release = threading.Event()
@@ -114,9 +116,13 @@ class FakeOpenAI:
                 if self.headers.get("Authorization") != f"Bearer {fake.key}":
                     self._record(req, 401)
                     return self._json(401, "Incorrect API key provided")
-                with fake._lock:
-                    served = sum(1 for r in fake.requests if r[3] == 200)
-                if fake.hang_after is not None and served >= fake.hang_after:
+                with fake._lock:  # decide and count in one step, so concurrent requests cannot both slip through
+                    hold = fake.hang_after is not None and fake.admitted >= fake.hang_after
+                    if hold:
+                        fake.held += 1
+                    else:
+                        fake.admitted += 1
+                if hold:
                     fake._release.wait(60)
                     return
                 if fake.delay:
