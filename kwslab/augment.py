@@ -24,10 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from kwslab.dsp.features import hz_to_mel
+
 __all__ = [
     "WaveformTransform", "GaussianNoise", "BackgroundNoise", "TimeShift", "SpeedPerturb", "Gain", "BandLimit",
-    "LowPass", "EQTilt", "Reverb", "Compose", "SpecAugment", "WAVEFORM_TRANSFORMS", "build_waveform_augment",
-    "build_spec_augment",
+    "LowPass", "EQTilt", "BandStop", "Reverb", "Compose", "SpecAugment", "WAVEFORM_TRANSFORMS",
+    "build_waveform_augment", "build_spec_augment",
 ]
 
 
@@ -289,6 +291,52 @@ class EQTilt(WaveformTransform):
                            lambda f: 10.0 ** (slope * np.log2(np.maximum(f, self.min_hz) / self.pivot_hz) / 20.0))
 
 
+class BandStop(WaveformTransform):
+    """Random notches: ``count`` bands, each ``width_mel`` mels wide, attenuated by ``depth_db`` (zero phase).
+
+    The waveform counterpart of SpecAugment's frequency masks for MFCC features, where masking cepstral rows
+    (what :class:`SpecAugment` does on an MFCC matrix) hides no frequency band. A fixed notch alone is a fixed
+    channel, which per-utterance CMVN largely removes; put this *before* the noise in the chain, so the noise
+    fills the notch and the band carries no speech. Centres are uniform on the mel scale in
+    [``min_hz``, ``max_hz``] (HTK mels; ``max_hz`` None: Nyquist); band edges are raised-cosine, 20% of the
+    width each.
+    """
+
+    def __init__(self, count: int | Sequence[int] = (1, 2), width_mel: float | Sequence[float] = (80.0, 300.0),
+                 depth_db: float | Sequence[float] = (20.0, 40.0), min_hz: float = 100.0,
+                 max_hz: float | None = None, sample_rate: int = 16000, p: float = 0.5) -> None:
+        super().__init__(p)
+        self.sample_rate = int(sample_rate)
+        counts = _pair("BandStop.count", count, 1, 16)
+        if any(int(c) != c for c in counts):
+            raise ValueError(f"BandStop.count must be an integer or a pair of integers, got {count!r}")
+        self.count = (int(counts[0]), int(counts[1]))
+        self.width_mel = _pair("BandStop.width_mel", width_mel, 1.0, 4000.0)
+        self.depth_db = _pair("BandStop.depth_db", depth_db, 0.0, 120.0)
+        nyquist = self.sample_rate / 2
+        self.max_hz = _pair("BandStop.max_hz", nyquist if max_hz is None else max_hz, 1.0, nyquist)[0]
+        self.min_hz = _pair("BandStop.min_hz", min_hz, 0.0, self.max_hz)[0]
+
+    def gain(self, f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw the notches and return the linear gain at frequencies ``f`` (Hz)."""
+        mel = hz_to_mel(f, htk=True)
+        lo_mel, hi_mel = float(hz_to_mel(self.min_hz, htk=True)), float(hz_to_mel(self.max_hz, htk=True))
+        gain_db = np.zeros_like(mel)
+        for _ in range(int(rng.integers(self.count[0], self.count[1] + 1))):
+            centre, width, depth = _draw(rng, (lo_mel, hi_mel)), _draw(rng, self.width_mel), _draw(rng, self.depth_db)
+            # 1 inside the flat middle (60% of the width), raised-cosine to 0 over 20% on each side
+            edge = 0.2 * width
+            dist = np.abs(mel - centre) - (0.5 * width - edge)
+            shape = np.where(dist <= 0, 1.0, 0.5 * (1.0 + np.cos(np.pi * np.clip(dist / edge, 0.0, 1.0))))
+            gain_db = np.minimum(gain_db, -depth * shape)
+        return 10.0 ** (gain_db / 20.0)
+
+    def apply(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n_fft = 1 << int(2 * y.size - 1).bit_length()
+        gain = self.gain(np.fft.rfftfreq(n_fft, 1.0 / self.sample_rate), rng)
+        return _filter_fft(y, self.sample_rate, lambda f: gain)
+
+
 class Reverb(WaveformTransform):
     """Cheap synthetic reverb: convolve with a direct impulse plus exponentially decaying Gaussian noise.
 
@@ -341,7 +389,7 @@ class Compose:
 WAVEFORM_TRANSFORMS: dict[str, type[WaveformTransform]] = {
     "gaussian_noise": GaussianNoise, "background_noise": BackgroundNoise, "time_shift": TimeShift,
     "speed": SpeedPerturb, "gain": Gain, "band_limit": BandLimit, "low_pass": LowPass, "eq_tilt": EQTilt,
-    "reverb": Reverb,
+    "band_stop": BandStop, "reverb": Reverb,
 }
 
 
@@ -364,7 +412,7 @@ def build_waveform_augment(cfg: Mapping[str, Mapping | None] | None, sample_rate
     """Build a :class:`Compose` from ``{name: {arg: value}}`` settings, applied in the order written.
 
     Names are the keys of :data:`WAVEFORM_TRANSFORMS` (``gaussian_noise``, ``background_noise``, ``time_shift``,
-    ``speed``, ``gain``, ``band_limit``, ``low_pass``, ``eq_tilt``, ``reverb``); values are constructor
+    ``speed``, ``gain``, ``band_limit``, ``low_pass``, ``eq_tilt``, ``band_stop``, ``reverb``); values are constructor
     arguments (``None`` or ``{}`` for the defaults). ``sample_rate`` is filled in for transforms that take it.
     Returns None for empty/None settings.
     """

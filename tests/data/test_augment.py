@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kwslab.augment import (BackgroundNoise, BandLimit, Compose, EQTilt, Gain, GaussianNoise, LowPass, Reverb,
-                            SpecAugment, SpeedPerturb, TimeShift, build_spec_augment, build_waveform_augment)
+from kwslab.augment import (BackgroundNoise, BandLimit, BandStop, Compose, EQTilt, Gain, GaussianNoise, LowPass,
+                            Reverb, SpecAugment, SpeedPerturb, TimeShift, build_spec_augment, build_waveform_augment)
+from kwslab.dsp.features import mel_to_hz
 
 SR = 16000
 
@@ -37,6 +38,7 @@ ALL_TRANSFORMS = {
     "band_limit": lambda: BandLimit(p=1.0),
     "low_pass": lambda: LowPass(p=1.0),
     "eq_tilt": lambda: EQTilt(p=1.0),
+    "band_stop": lambda: BandStop(p=1.0),
     "reverb": lambda: Reverb(p=1.0),
 }
 
@@ -195,6 +197,23 @@ def test_eq_tilt_slope_per_octave() -> None:
     assert _level_db(tilt, 2000.0) == pytest.approx(6.0, abs=0.1)
     assert _level_db(tilt, 500.0) == pytest.approx(-6.0, abs=0.1)
     assert _level_db(tilt, 1000.0) == pytest.approx(0.0, abs=0.1)
+
+
+def test_band_stop_notches_the_band_and_leaves_the_rest() -> None:
+    notch = BandStop(count=1, width_mel=200.0, depth_db=30.0, min_hz=1000.0, max_hz=1000.0, p=1.0)  # centre 1000 mel
+    assert _level_db(notch, 1000.0) == pytest.approx(-30.0, abs=0.2)
+    assert _level_db(notch, float(mel_to_hz(1050.0, htk=True))) == pytest.approx(-30.0, abs=0.2)  # flat middle
+    assert _level_db(notch, float(mel_to_hz(1080.0, htk=True))) == pytest.approx(-15.0, abs=0.5)  # half-way down
+    for outside in (300.0, 3000.0):
+        assert _level_db(notch, outside) == pytest.approx(0.0, abs=0.05)
+    two = BandStop(count=2, width_mel=100.0, depth_db=40.0, sample_rate=8000, p=1.0)
+    gain_db = 20 * np.log10(two.gain(np.linspace(0.0, 4000.0, 4001), np.random.default_rng(4)))
+    assert gain_db.min() == pytest.approx(-40.0) and gain_db.max() == 0.0
+    assert 0.01 < np.mean(gain_db < -20.0) < 0.2  # two narrow notches, not the whole band
+    with pytest.raises(ValueError, match="BandStop.count"):
+        BandStop(count=1.5)
+    with pytest.raises(ValueError, match="BandStop.max_hz"):
+        BandStop(max_hz=5000.0, sample_rate=8000)
 
 
 def test_reverb_impulse_response_and_tail() -> None:
