@@ -299,7 +299,7 @@ class BandStop(WaveformTransform):
     channel, which per-utterance CMVN largely removes; put this *before* the noise in the chain, so the noise
     fills the notch and the band carries no speech. Centres are uniform on the mel scale in
     [``min_hz``, ``max_hz``] (HTK mels; ``max_hz`` None: Nyquist); band edges are raised-cosine, 20% of the
-    width each.
+    width each. Measured on FSDD (docs/results.md): no gain there, neither for new speakers nor synthetic-to-real.
     """
 
     def __init__(self, count: int | Sequence[int] = (1, 2), width_mel: float | Sequence[float] = (80.0, 300.0),

@@ -1,5 +1,6 @@
-"""``python -m kwslab.evaluate --ckpt C --manifest M [--json] [--png P]``: accuracy, per-class precision/recall/F1
-and the confusion matrix (printed and saved as a PNG) of a trained keyword model on a manifest.
+"""``python -m kwslab.evaluate --ckpt C [C ...] --manifest M [--json] [--png P]``: accuracy, per-class
+precision/recall/F1 and the confusion matrix (printed and saved as a PNG) of a trained keyword model on a manifest.
+Several keyword checkpoints with the same labels are scored as one ensemble (the mean of their probabilities).
 
 Rows whose keyword the model does not know are listed and the run stops (exit 2), unless ``--skip-unknown``.
 
@@ -17,6 +18,7 @@ import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -34,31 +36,51 @@ class EvaluationError(ValueError):
     """A manifest that cannot be evaluated with this model (message says why and what to do)."""
 
 
-def evaluate_keywords(ckpt: str | Path, manifest: str | Path, *, skip_unknown: bool = False,
-                      batch_size: int = 64, png: str | Path | None = None, model: LoadedModel | None = None) -> dict:
-    """Evaluate a keyword checkpoint on a manifest; returns the report dict (plus confusion matrix and PNG path)."""
-    model = model or load_model(ckpt)
+def evaluate_keywords(ckpt: str | Path | Sequence[str | Path], manifest: str | Path, *, skip_unknown: bool = False,
+                      batch_size: int = 64, png: str | Path | None = None,
+                      model: LoadedModel | Sequence[LoadedModel] | None = None) -> dict:
+    """Evaluate a keyword checkpoint, or an ensemble of several, on a manifest.
+
+    With several checkpoints the prediction is the class with the highest mean probability (softmax) over the
+    models; each model reads the audio with its own feature settings, so different architectures and features
+    mix, but all must have the same labels in the same order. Returns the report dict (plus confusion matrix,
+    PNG path and the checkpoints used).
+    """
+    ckpts = [Path(ckpt)] if isinstance(ckpt, (str, Path)) else [Path(c) for c in ckpt]
+    if model is None:
+        models = [load_model(c) for c in ckpts]
+    else:
+        models = [model] if isinstance(model, LoadedModel) else list(model)
+    if not models:
+        raise EvaluationError("no checkpoint given")
+    labels = models[0].labels
+    for other in models[1:]:
+        if other.labels != labels:
+            raise EvaluationError(f"{other.path}: its labels {other.labels} differ from {models[0].path}'s "
+                                  f"{labels}; an ensemble needs the same labels in the same order")
     rows = read_manifest(manifest, need_keyword=True)
-    index = {label: i for i, label in enumerate(model.labels)}
+    index = {label: i for i, label in enumerate(labels)}
     unknown = Counter(r.keyword for r in rows if r.keyword not in index)
     if unknown and not skip_unknown:
         listed = ", ".join(f"{k!r} ({n} rows)" for k, n in unknown.most_common())
         raise EvaluationError(f"{manifest}: keywords the model does not know: {listed}. The model knows: "
-                              f"{', '.join(model.labels)}. Map them in the manifest or pass --skip-unknown.")
+                              f"{', '.join(labels)}. Map them in the manifest or pass --skip-unknown.")
     rows = [r for r in rows if r.keyword in index]
     if not rows:
-        raise EvaluationError(f"{manifest}: no row has a keyword the model knows ({', '.join(model.labels)})")
+        raise EvaluationError(f"{manifest}: no row has a keyword the model knows ({', '.join(labels)})")
     preds = []
     for start in range(0, len(rows), batch_size):
-        feats = [model.features(r.path) for r in rows[start:start + batch_size]]
-        preds.append(model.logits(feats).argmax(-1).numpy())
+        batch = rows[start:start + batch_size]
+        probs = sum(torch.softmax(m.logits([m.features(r.path) for r in batch]), dim=-1) for m in models)
+        preds.append(probs.argmax(-1).numpy())
     targets = np.array([index[r.keyword] for r in rows])
-    cm = confusion_matrix(targets, np.concatenate(preds), len(model.labels))
-    report = classification_report(cm, model.labels)
-    png = Path(png) if png else Path(ckpt).with_name(f"confusion_{Path(manifest).stem}.png")
-    plot_confusion_matrix(cm, model.labels, png, title=f"{Path(manifest).name}")
-    return {**report, "confusion_matrix": cm.tolist(), "labels": model.labels, "png": str(png),
-            "skipped_unknown": dict(unknown), "clips": len(rows)}
+    cm = confusion_matrix(targets, np.concatenate(preds), len(labels))
+    report = classification_report(cm, labels)
+    png = Path(png) if png else ckpts[0].with_name(f"confusion_{Path(manifest).stem}.png")
+    title = Path(manifest).name + (f" ({len(models)}-model ensemble)" if len(models) > 1 else "")
+    plot_confusion_matrix(cm, labels, png, title=title)
+    return {**report, "confusion_matrix": cm.tolist(), "labels": labels, "png": str(png),
+            "skipped_unknown": dict(unknown), "clips": len(rows), "checkpoints": [str(m.path) for m in models]}
 
 
 def format_confusion(cm: list[list[int]], labels: list[str]) -> str:
@@ -160,7 +182,9 @@ def _main_stream(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kwslab.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt", required=True, help="checkpoint written by python -m kwslab.fit")
+    parser.add_argument("--ckpt", required=True, nargs="+", action="extend",
+                        help="checkpoint written by python -m kwslab.fit; several keyword checkpoints with the "
+                             "same labels are evaluated as an ensemble (mean of their probabilities)")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--manifest", help="CSV manifest with filename and keyword columns")
     what.add_argument("--stream-manifest", help="streams.json of long recordings with keyword time stamps")
@@ -179,20 +203,28 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--refractory", type=float, help="seconds without detections after one (default 1.0)")
     add_decoder_arguments(parser)
     args = parser.parse_args(argv)
+    ckpts, args.ckpt = args.ckpt, args.ckpt[0]
+    if len(ckpts) > 1 and args.stream_manifest:
+        parser.error("an ensemble of checkpoints is for --manifest only; give one --ckpt with --stream-manifest")
     if args.stream_manifest:
         return _main_stream(args)
     try:
-        model = load_model(args.ckpt)
-        if is_ctc(model):
-            return _main_ctc(model, args)
-        result = evaluate_keywords(args.ckpt, args.manifest, skip_unknown=args.skip_unknown,
-                                   batch_size=args.batch_size, png=args.png, model=model)
+        models = [load_model(c) for c in ckpts]
+        if any(is_ctc(m) for m in models):
+            if len(models) > 1:
+                raise EvaluationError("ensembles are for keyword checkpoints; evaluate CTC checkpoints one at a time")
+            return _main_ctc(models[0], args)
+        result = evaluate_keywords(ckpts, args.manifest, skip_unknown=args.skip_unknown,
+                                   batch_size=args.batch_size, png=args.png, model=models)
     except (CheckpointError, ManifestError, EvaluationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
+    if len(result["checkpoints"]) > 1:
+        print(f"ensemble of {len(result['checkpoints'])} checkpoints (mean of their probabilities): "
+              + ", ".join(result["checkpoints"]))
     print(format_report(result))
     print("\nconfusion matrix (rows: true, columns: predicted)")
     print(format_confusion(result["confusion_matrix"], result["labels"]))

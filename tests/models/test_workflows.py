@@ -77,6 +77,35 @@ def test_predict_and_evaluate_a_trained_model(trained, tiny_data, tmp_path, caps
     assert sum(map(sum, report["confusion_matrix"])) == len(files) and (tmp_path / "cm.png").is_file()
 
 
+def test_evaluate_an_ensemble_of_checkpoints(trained, tiny_data, tmp_path, capsys):
+    from kwslab.data.manifest import read_manifest
+    from kwslab.inference import load_model
+    from kwslab.metrics import confusion_matrix
+
+    ckpt = torch.load(trained, map_location="cpu", weights_only=True)
+    gen = torch.Generator().manual_seed(0)
+    noisy = {k: v + 1.0 * v.std() * torch.randn(v.shape, generator=gen) if v.is_floating_point() and v.numel() > 1
+             else v for k, v in ckpt["state_dict"].items()}
+    other = tmp_path / "noisy.ckpt"
+    torch.save({**ckpt, "state_dict": noisy}, other)
+    assert evaluate_main(["--ckpt", str(trained), str(other), "--manifest", str(tiny_data["test"]), "--json",
+                          "--png", str(tmp_path / "cm.png")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["checkpoints"] == [str(trained), str(other)]
+    models = [load_model(trained), load_model(other)]  # the rule by hand: argmax of the mean probability
+    rows = read_manifest(tiny_data["test"], need_keyword=True)
+    probs = sum(torch.softmax(m.logits([m.features(r.path) for r in rows]), dim=-1) for m in models)
+    targets = [models[0].labels.index(r.keyword) for r in rows]
+    assert report["confusion_matrix"] == confusion_matrix(targets, probs.argmax(-1).numpy(), 3).tolist()
+    alone = models[0].logits([models[0].features(r.path) for r in rows]).argmax(-1)
+    assert not torch.equal(alone, probs.argmax(-1))  # the second model changes some answers: both are used
+    hp = dict(ckpt["hyper_parameters"])
+    torch.save({**ckpt, "hyper_parameters": {**hp, "labels": list(reversed(hp["labels"]))}}, tmp_path / "rev.ckpt")
+    assert evaluate_main(["--ckpt", str(trained), "--ckpt", str(tmp_path / "rev.ckpt"),
+                          "--manifest", str(tiny_data["test"])]) == 2
+    assert "rev.ckpt" in capsys.readouterr().err
+
+
 def test_evaluate_reports_unknown_keywords_and_predict_reports_bad_files(trained, tmp_path, capsys):
     from tests.models.tiny import make_tiny_dataset
 
