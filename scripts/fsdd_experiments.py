@@ -15,6 +15,7 @@ numbers are written to ``OUT/results.json``. Runs one training at a time; ``--qu
 
     python scripts/fsdd_experiments.py                      # everything (about 1.5 hours on 2 CPU cores)
     python scripts/fsdd_experiments.py --quick --only official speaker
+    python scripts/fsdd_experiments.py --only speaker-synth --rotation-seeds 0 1   # compare changes over seeds
 """
 from __future__ import annotations
 
@@ -182,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="smaller run: 8 epochs (synth: 6), 2 rotations, 1 seed, 64 voices")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="synth seeds (default 0 1 2)")
+    parser.add_argument("--rotation-seeds", nargs="+", type=int, default=[0],
+                        help="seeds of the speaker / speaker-synth rotations (default 0). A rotation moves by up to "
+                             "4 points between seeds, so compare changes over several")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "experiments", help="run folders and JSON")
     parser.add_argument("--data", type=Path, default=REPO / "data", help="where manifests/corpora go")
     args = parser.parse_args(argv)
@@ -194,25 +198,31 @@ def main(argv: list[str] | None = None) -> int:
         m = {s: str(fsdd / "official" / f"{s}.csv") for s in ("train", "val", "test")}
         results["FSDD official split"] = [run_fit(out / "official", [configs / "cnn_fsdd.yaml"], m, 0,
                                                   8 if args.quick else None)]
+    rotations = [(speaker, seed) for seed in (args.rotation_seeds[:1] if args.quick else args.rotation_seeds)
+                 for speaker in (SPEAKERS[:2] if args.quick else SPEAKERS)]
+
+    def rotation_name(prefix: str, speaker: str, seed: int) -> str:
+        return f"{prefix}_{speaker}" + (f"_seed{seed}" if seed else "")
+
     if "speaker" in args.only:
         runs = []
-        for speaker in SPEAKERS[:2] if args.quick else SPEAKERS:
+        for speaker, seed in rotations:
             m = {s: str(fsdd / f"speaker_{speaker}" / f"{s}.csv") for s in ("train", "val", "test")}
-            runs.append(run_fit(out / f"speaker_{speaker}", [configs / "cnn_fsdd.yaml",
-                                                             configs / "cnn_fsdd_speaker.yaml"],
-                                m, 0, 8 if args.quick else None))
+            runs.append(run_fit(out / rotation_name("speaker", speaker, seed),
+                                [configs / "cnn_fsdd.yaml", configs / "cnn_fsdd_speaker.yaml"],
+                                m, seed, 8 if args.quick else None))
         results["FSDD speaker-disjoint (test speaker = run)"] = runs
     root = args.data / ("tts_digits_default" if args.quick else "tts_digits")
     if "speaker-synth" in args.only:
         build_synthetic_digits(root, "default" if args.quick else "all", 1)
         runs = []
-        for speaker in SPEAKERS[:2] if args.quick else SPEAKERS:
+        for speaker, seed in rotations:
             m: dict[str, Any] = {s: str(fsdd / f"speaker_{speaker}" / f"{s}.csv") for s in ("train", "val", "test")}
             m["train"] = [m["train"], str(root / "train.csv")]  # three real speakers + the espeak voices
-            runs.append(run_fit(out / f"speaker_synth_{speaker}", [configs / "cnn_fsdd.yaml",
-                                                                   configs / "cnn_fsdd_speaker.yaml",
-                                                                   configs / "cnn_fsdd_speaker_synth.yaml"],
-                                m, 0, 6 if args.quick else None))
+            runs.append(run_fit(out / rotation_name("speaker_synth", speaker, seed),
+                                [configs / "cnn_fsdd.yaml", configs / "cnn_fsdd_speaker.yaml",
+                                 configs / "cnn_fsdd_speaker_synth.yaml"],
+                                m, seed, 6 if args.quick else None))
         results["FSDD speaker-disjoint + espeak voices in training (test speaker = run)"] = runs
     if "synth" in args.only:
         build_synthetic_digits(root, "default" if args.quick else "all", 1)
