@@ -34,6 +34,9 @@ class KeywordClassifier(L.LightningModule):
         hidden: hidden FC width (0: linear head). Default 128.
         dropout: dropout probability. Default 0.2.
         label_smoothing: cross-entropy label smoothing. Default 0.0.
+        mixup_alpha: mixup (Zhang et al., 2018) in training when > 0: each batch is mixed with a shuffled copy of
+            itself, ``lam * x + (1 - lam) * x[perm]`` with ``lam ~ Beta(alpha, alpha)``, and the loss mixes the two
+            labels' cross-entropies alike. ``train/acc`` then counts the label with the larger share. Default 0.0.
         optimizer: optimizer factory (``class_path`` in YAML). Default AdamW(lr=3e-3, weight_decay=1e-2).
         scheduler: optional LR scheduler factory; ReduceLROnPlateau monitors ``val/loss``.
         init_from: checkpoint to start from (fine-tuning); the head is re-initialised when its labels differ.
@@ -51,6 +54,7 @@ class KeywordClassifier(L.LightningModule):
         hidden: int = 128,
         dropout: float = 0.2,
         label_smoothing: float = 0.0,
+        mixup_alpha: float = 0.0,
         optimizer: OptimizerCallable = default_adamw,
         scheduler: LRSchedulerCallable | None = None,
         init_from: str | None = None,
@@ -59,6 +63,8 @@ class KeywordClassifier(L.LightningModule):
         super().__init__()
         if labels is not None and len(labels) != num_outputs:
             raise ValueError(f"model.labels has {len(labels)} names but num_outputs is {num_outputs}")
+        if not (isinstance(mixup_alpha, (int, float)) and mixup_alpha >= 0):
+            raise ValueError(f"model.mixup_alpha must be a number >= 0 (0 turns mixup off), got {mixup_alpha!r}")
         labels = list(labels) if labels is not None else [str(i) for i in range(num_outputs)]
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.hparams["labels"] = labels
@@ -103,9 +109,18 @@ class KeywordClassifier(L.LightningModule):
 
     def _step(self, batch: Sequence[Any], split: str) -> dict[str, torch.Tensor]:
         x, y = batch[0], batch[1]
-        logits = self(x)  # (B, C)
         smoothing = self.hparams.label_smoothing if split == "train" else 0.0
-        loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
+        alpha = float(self.hparams.get("mixup_alpha") or 0.0) if split == "train" else 0.0
+        if alpha > 0 and len(y) > 1:
+            lam = float(torch.distributions.Beta(alpha, alpha).sample())
+            perm = torch.randperm(len(y), device=y.device)
+            logits = self(lam * x + (1.0 - lam) * x[perm])
+            loss = (lam * F.cross_entropy(logits, y, label_smoothing=smoothing)
+                    + (1.0 - lam) * F.cross_entropy(logits, y[perm], label_smoothing=smoothing))
+            y = y if lam >= 0.5 else y[perm]
+        else:
+            logits = self(x)  # (B, C)
+            loss = F.cross_entropy(logits, y, label_smoothing=smoothing)
         metrics = getattr(self, f"{split}_metrics")
         metrics.update(logits, y)
         on_step = split == "train"

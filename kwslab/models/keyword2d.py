@@ -36,13 +36,15 @@ class KeywordClassifier2d(KeywordClassifier):
         hidden: int = 128,
         dropout: float = 0.2,
         label_smoothing: float = 0.0,
+        mixup_alpha: float = 0.0,
         optimizer: OptimizerCallable = default_adamw,
         scheduler: LRSchedulerCallable | None = None,
         init_from: str | None = None,
         freeze_backbone: bool = False,
     ) -> None:
         super().__init__(num_outputs, labels, feature_config, channels, kernel_size, pool, hidden, dropout,
-                         label_smoothing, optimizer, scheduler, init_from, freeze_backbone)
+                         label_smoothing=label_smoothing, mixup_alpha=mixup_alpha, optimizer=optimizer,
+                         scheduler=scheduler, init_from=init_from, freeze_backbone=freeze_backbone)
 
     def build_net(self, in_features: int, num_outputs: int, channels: tuple[int, ...], kernel_size: int, pool: int,
                   hidden: int, dropout: float) -> torch.nn.Module:
