@@ -37,6 +37,7 @@ class KeywordClassifier(L.LightningModule):
         mixup_alpha: mixup (Zhang et al., 2018) in training when > 0: each batch is mixed with a shuffled copy of
             itself, ``lam * x + (1 - lam) * x[perm]`` with ``lam ~ Beta(alpha, alpha)``, and the loss mixes the two
             labels' cross-entropies alike. ``train/acc`` then counts the label with the larger share. Default 0.0.
+            (alpha 0.4 did not help FSDD speaker-disjoint + espeak; docs/results.md.)
         optimizer: optimizer factory (``class_path`` in YAML). Default AdamW(lr=3e-3, weight_decay=1e-2).
         scheduler: optional LR scheduler factory; ReduceLROnPlateau monitors ``val/loss``.
         init_from: checkpoint to start from (fine-tuning); the head is re-initialised when its labels differ.
