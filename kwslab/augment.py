@@ -332,9 +332,7 @@ class BandStop(WaveformTransform):
         return 10.0 ** (gain_db / 20.0)
 
     def apply(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        n_fft = 1 << int(2 * y.size - 1).bit_length()
-        gain = self.gain(np.fft.rfftfreq(n_fft, 1.0 / self.sample_rate), rng)
-        return _filter_fft(y, self.sample_rate, lambda f: gain)
+        return _filter_fft(y, self.sample_rate, lambda f: self.gain(f, rng))
 
 
 class Reverb(WaveformTransform):

@@ -71,7 +71,12 @@ def evaluate_keywords(ckpt: str | Path | Sequence[str | Path], manifest: str | P
     preds = []
     for start in range(0, len(rows), batch_size):
         batch = rows[start:start + batch_size]
-        probs = sum(torch.softmax(m.logits([m.features(r.path) for r in batch]), dim=-1) for m in models)
+        feats: dict = {}  # per feature setting: models sharing one (e.g. seeds of one config) extract once
+        probs = 0.0
+        for m in models:
+            if m.feature_config not in feats:
+                feats[m.feature_config] = [m.features(r.path) for r in batch]
+            probs = probs + torch.softmax(m.logits(feats[m.feature_config]), dim=-1)
         preds.append(probs.argmax(-1).numpy())
     targets = np.array([index[r.keyword] for r in rows])
     cm = confusion_matrix(targets, np.concatenate(preds), len(labels))

@@ -1,7 +1,6 @@
 """scripts/prepare_ctc_fsdd.py on a synthetic FSDD layout, with espeak-like strings from an existing word corpus."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +9,7 @@ from kwslab.audio import write_wav
 from kwslab.data import read_manifest
 from kwslab.data.manifest import write_manifest
 from kwslab.data.sources import DIGIT_WORDS
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "prepare_ctc_fsdd.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("prepare_ctc_fsdd", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+from tests.scripts import load_script
 
 
 def _tone(rng: np.random.Generator, n: int = 1600) -> np.ndarray:
@@ -41,8 +32,8 @@ def test_speaker_held_out_and_synthetic_strings_from_a_word_corpus(tmp_path: Pat
             words.append({"filename": str(path), "keyword": word, "transcript": word, "speaker": voice})
     write_manifest(tmp_path / "tts" / "manifest.csv", words)
     out = tmp_path / "ctc"
-    _script().main(["--root", str(rec), "--out", str(out), "--count", "60", "--synthetic", "12",
-                    "--synthetic-words", str(tmp_path / "tts" / "manifest.csv")])
+    load_script("prepare_ctc_fsdd").main(["--root", str(rec), "--out", str(out), "--count", "60",
+                                          "--synthetic", "12", "--synthetic-words", str(tmp_path / "tts" / "manifest.csv")])
     split = {s: read_manifest(out / f"{s}.csv", need_transcript=True) for s in ("train", "val", "test")}
     real = read_manifest(out / "train_fsdd.csv", need_transcript=True)
     assert {r.speaker for r in split["test"]} == {"george"}

@@ -1,26 +1,17 @@
 """scripts/speaker_cmvn_experiment.py: features normalised with each speaker's statistics, not the clip's."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.models.tiny import SR, make_tiny_dataset
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "speaker_cmvn_experiment.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("speaker_cmvn_experiment", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+from tests.scripts import load_script
 
 
 def test_each_speaker_ends_with_zero_mean_unit_variance_but_clips_do_not(tmp_path: Path) -> None:
-    script = _script()
+    script = load_script("speaker_cmvn_experiment")
     data = make_tiny_dataset(tmp_path, per_class={"train": 6})
     features = {"sample_rate": SR, "n_mfcc": 13, "num_frames": 51, "cmvn": False}
     ds = script.SpeakerNormalizedKeywordDataset(str(data["train"]), features)
@@ -38,7 +29,7 @@ def test_each_speaker_ends_with_zero_mean_unit_variance_but_clips_do_not(tmp_pat
 
 
 def test_missing_manifests_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    script = _script()
+    script = load_script("speaker_cmvn_experiment")
     monkeypatch.setattr(script, "REPO", tmp_path)
     assert script.main(["--speaker", "george"]) == 2
     err = capsys.readouterr().err
