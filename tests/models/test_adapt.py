@@ -160,3 +160,32 @@ def test_adapt_cli_errors_name_what_is_wrong(tiny, tmp_path, capsys):
     assert not list(tmp_path.glob("*.ckpt"))  # nothing written on any failure
     with pytest.raises(SystemExit):
         adapt_main(["--ckpt", str(ckpt), "--out", str(tmp_path / "e.ckpt")])  # no audio given at all
+
+
+def test_cross_fold_evaluation_never_adapts_on_the_clips_it_scores(tiny, monkeypatch):
+    import kwslab.adapt as adapt
+
+    data, ckpt = tiny
+    calls: list[tuple[object, set[str]]] = []
+    real_adapt = adapt.adapt_model
+
+    def spy_adapt(model, files, strength=1.0):
+        calls.append((model, set(map(str, files))))
+        return real_adapt(model, files, strength)
+
+    monkeypatch.setattr(adapt, "adapt_model", spy_adapt)
+    result = adapt.evaluate_adapted(ckpt, data["test"], folds=3)
+    rows = adapt.read_manifest(data["test"], need_keyword=True)
+    speakers = {r.speaker for r in rows}
+    assert set(result["groups"]) == speakers and len(calls) == 3 * len(speakers)
+    assert len({id(model) for model, _ in calls}) == len(calls)  # a fresh copy of the model for every fold
+    for name in speakers:
+        members = {str(r.path) for r in rows if r.speaker == name}
+        adapted_sets = [files for _, files in calls if files <= members]
+        assert len(adapted_sets) == 3
+        # each clip is left out of exactly one adaptation set: the one of the fold that scores it
+        assert all(sum(clip not in files for files in adapted_sets) == 1 for clip in members)
+    assert result["accuracy"] == pytest.approx(evaluate_keywords(ckpt, data["test"])["accuracy"])
+    assert 0.0 <= result["adapted_accuracy"] <= 1.0
+    with pytest.raises(AdaptationError, match="folds"):
+        adapt.evaluate_adapted(ckpt, data["test"], folds=1)
