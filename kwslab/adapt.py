@@ -178,31 +178,42 @@ def adapt_checkpoint(ckpt: str | Path, out: str | Path, files: Sequence[str | Pa
     return {"out": str(out), **info}
 
 
-def evaluate_adapted(ckpt: str | Path, manifest: str | Path, *, folds: int = 2, strength: float = 1.0,
-                     group_by: str = "speaker") -> dict:
+def evaluate_adapted(ckpt: str | Path | Sequence[str | Path], manifest: str | Path, *, folds: int = 2,
+                     strength: float = 1.0, group_by: str = "speaker") -> dict:
     """Keyword accuracy with unsupervised adaptation, measured without adapting on the clips that are scored.
 
-    The manifest's rows are grouped by ``group_by`` (a speaker, or a voice); each group's rows are dealt into
-    ``folds`` folds in manifest order. For every fold, a fresh copy of the model is adapted on the group's other
-    folds (their audio only, no labels) and scores that fold. Returns the pooled accuracy, the accuracy without
-    adaptation on the same rows, and both per group.
+    The manifest's rows are grouped by ``group_by`` (``speaker`` or ``voice``); each group's rows are dealt into
+    ``folds`` folds in manifest order. For every fold, fresh copies of the model(s) are adapted on the group's other
+    folds (their audio only, no labels) and score that fold. Several checkpoints are an ensemble (each adapted, the
+    mean of their probabilities), as in ``kwslab.evaluate``. Returns the pooled accuracy with and without adaptation
+    on the same rows, and both per group.
     """
+    ckpts = [ckpt] if isinstance(ckpt, (str, Path)) else list(ckpt)
     if folds < 2:
         raise AdaptationError(f"folds must be at least 2 (adapt on some clips, score the others), got {folds}")
+    if group_by not in ("speaker", "voice"):
+        raise AdaptationError(f"group_by must be 'speaker' or 'voice', got {group_by!r}")
+    sources = [load_model(c) for c in ckpts]
+    labels = sources[0].labels
+    for other in sources[1:]:
+        if other.labels != labels:
+            raise AdaptationError(f"{other.path}: its labels differ from {sources[0].path}'s; an ensemble needs the "
+                                  "same labels in the same order")
     rows = read_manifest(manifest, need_keyword=True)
+    unknown = sorted({r.keyword for r in rows} - set(labels))
+    if unknown:
+        raise AdaptationError(f"{manifest}: keywords the model does not know: {', '.join(unknown)}")
     groups: dict[str, list] = {}
     for r in rows:
         groups.setdefault(getattr(r, group_by) or "(none)", []).append(r)
-    source = load_model(ckpt)
-    index = {label: i for i, label in enumerate(source.labels)}
-    unknown = sorted({r.keyword for r in rows} - set(index))
-    if unknown:
-        raise AdaptationError(f"{manifest}: keywords the model does not know: {', '.join(unknown)}")
 
-    def correct(model: LoadedModel, scored: list) -> int:
-        feats = [model.features(r.path) for r in scored]
-        preds = torch.cat([model.logits(feats[i:i + 64]).argmax(-1) for i in range(0, len(feats), 64)])
-        return int((preds == torch.tensor([index[r.keyword] for r in scored])).sum())
+    def correct(models: Sequence[LoadedModel], scored: list) -> int:
+        probs = 0.0
+        for m in models:
+            feats = [m.features(r.path) for r in scored]
+            probs = probs + torch.cat([torch.softmax(m.logits(feats[i:i + 64]), dim=-1)
+                                       for i in range(0, len(feats), 64)])
+        return int((probs.argmax(-1) == torch.tensor([labels.index(r.keyword) for r in scored])).sum())
 
     per_group = {}
     for name, members in groups.items():
@@ -211,15 +222,18 @@ def evaluate_adapted(ckpt: str | Path, manifest: str | Path, *, folds: int = 2, 
         adapted = 0
         for k in range(folds):
             scored = [r for i, r in enumerate(members) if i % folds == k]
-            model = load_model(ckpt)
-            adapt_model(model, [r.path for i, r in enumerate(members) if i % folds != k], strength)
-            adapted += correct(model, scored)
-        per_group[name] = {"clips": len(members), "accuracy": correct(source, members) / len(members),
+            unlabelled = [r.path for i, r in enumerate(members) if i % folds != k]
+            models = [load_model(c) for c in ckpts]
+            for m in models:
+                adapt_model(m, unlabelled, strength)
+            adapted += correct(models, scored)
+        per_group[name] = {"clips": len(members), "accuracy": correct(sources, members) / len(members),
                            "adapted_accuracy": adapted / len(members)}
     n = sum(g["clips"] for g in per_group.values())
     return {"accuracy": sum(g["accuracy"] * g["clips"] for g in per_group.values()) / n,
             "adapted_accuracy": sum(g["adapted_accuracy"] * g["clips"] for g in per_group.values()) / n,
-            "folds": folds, "strength": strength, "group_by": group_by, "groups": per_group}
+            "checkpoints": [str(c) for c in ckpts], "folds": folds, "strength": strength, "group_by": group_by,
+            "groups": per_group}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,10 @@ Several keyword checkpoints with the same labels are scored as one ensemble (the
 
 Rows whose keyword the model does not know are listed and the run stops (exit 2), unless ``--skip-unknown``.
 
+``--adapt-folds N``: accuracy per speaker before and after unsupervised adaptation (``python -m kwslab.adapt``),
+measured cross-fold: each speaker's clips are split into N folds; the model is adapted on N-1 of them (audio only)
+and scores the remaining one, so no clip is scored by a model adapted on it.
+
 ``--stream-manifest streams.json`` (from ``python -m kwslab.data.sources.streams``): streaming detection over long
 recordings with keyword time stamps; reports the miss rate (FRR) and false alarms per hour across thresholds, saves
 the DET curve, and picks the threshold meeting ``--target-fa-per-hour``. ``--store-threshold`` writes that
@@ -23,6 +27,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from kwslab.adapt import AdaptationError, evaluate_adapted
 from kwslab.callbacks import plot_confusion_matrix
 from kwslab.checkpoint import CheckpointError
 from kwslab.data.manifest import ManifestError, read_manifest
@@ -197,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--png", help="where to save the confusion matrix (default: beside the checkpoint)")
     parser.add_argument("--skip-unknown", action="store_true", help="drop rows whose keyword the model lacks")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--adapt-folds", type=int, metavar="N",
+                        help="also score with unsupervised adaptation (python -m kwslab.adapt) to each speaker: split "
+                             "each speaker's clips into N folds, adapt on N-1 (audio only), score the other")
+    parser.add_argument("--adapt-by", choices=["speaker", "voice"], default="speaker",
+                        help="manifest column that groups clips for --adapt-folds (default speaker)")
     s = parser.add_argument_group("streaming (with --stream-manifest; --png names the DET curve)")
     s.add_argument("--target-fa-per-hour", type=float, default=1.0, help="false alarms per hour to meet (1.0)")
     s.add_argument("--tolerance", type=float, default=0.5, help="seconds of matching slack (default 0.5)")
@@ -219,9 +229,11 @@ def main(argv: list[str] | None = None) -> int:
             if len(models) > 1:
                 raise EvaluationError("ensembles are for keyword checkpoints; evaluate CTC checkpoints one at a time")
             return _main_ctc(models[0], args)
+        if args.adapt_folds is not None:
+            return _main_adapted(ckpts, args)
         result = evaluate_keywords(ckpts, args.manifest, skip_unknown=args.skip_unknown,
                                    batch_size=args.batch_size, png=args.png, model=models)
-    except (CheckpointError, ManifestError, EvaluationError) as exc:
+    except (CheckpointError, ManifestError, EvaluationError, AdaptationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
@@ -236,6 +248,22 @@ def main(argv: list[str] | None = None) -> int:
     if result["skipped_unknown"]:
         print(f"skipped rows with unknown keywords: {result['skipped_unknown']}")
     print(f"\nconfusion matrix PNG: {result['png']}")
+    return 0
+
+
+def _main_adapted(ckpts: list[str], args: argparse.Namespace) -> int:
+    """Accuracy per speaker (or voice) before and after cross-fold unsupervised adaptation."""
+    result = evaluate_adapted(ckpts, args.manifest, folds=args.adapt_folds, group_by=args.adapt_by)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"unsupervised adaptation, {result['folds']} folds per {result['group_by']} (adapted on the other folds' "
+          f"audio, never on the clips scored)\n")
+    print(f"{args.adapt_by:<16} {'clips':>6} {'accuracy':>9} {'adapted':>9}")
+    for name, g in result["groups"].items():
+        print(f"{name:<16} {g['clips']:>6} {g['accuracy']:>9.4f} {g['adapted_accuracy']:>9.4f}")
+    print(f"{'all':<16} {sum(g['clips'] for g in result['groups'].values()):>6} {result['accuracy']:>9.4f} "
+          f"{result['adapted_accuracy']:>9.4f}")
     return 0
 
 

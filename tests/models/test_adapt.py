@@ -189,3 +189,27 @@ def test_cross_fold_evaluation_never_adapts_on_the_clips_it_scores(tiny, monkeyp
     assert 0.0 <= result["adapted_accuracy"] <= 1.0
     with pytest.raises(AdaptationError, match="folds"):
         adapt.evaluate_adapted(ckpt, data["test"], folds=1)
+
+
+def test_evaluate_cli_scores_adaptation_cross_fold_for_an_ensemble(tiny, tmp_path, capsys):
+    from kwslab.evaluate import main as evaluate_main
+
+    data, ckpt = tiny
+    saved = torch.load(ckpt, map_location="cpu", weights_only=True)
+    gen = torch.Generator().manual_seed(3)
+    other = tmp_path / "other.ckpt"
+    torch.save({**saved, "state_dict": {k: v + 0.3 * v.std() * torch.randn(v.shape, generator=gen)
+                                        if v.is_floating_point() and v.numel() > 1 else v
+                                        for k, v in saved["state_dict"].items()}}, other)
+    assert evaluate_main(["--ckpt", str(ckpt), str(other), "--manifest", str(data["test"]), "--adapt-folds", "2",
+                          "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["checkpoints"] == [str(ckpt), str(other)] and report["folds"] == 2
+    assert set(report["groups"]) == {"s0", "s1", "s2"}
+    plain = evaluate_keywords([ckpt, other], data["test"])["accuracy"]
+    assert report["accuracy"] == pytest.approx(plain)  # without adaptation: the ensemble's usual accuracy
+    assert evaluate_main(["--ckpt", str(ckpt), "--manifest", str(data["test"]), "--adapt-folds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "adapted" in out and "s1" in out and "never on the clips scored" in out
+    assert evaluate_main(["--ckpt", str(ckpt), "--manifest", str(data["test"]), "--adapt-folds", "1"]) == 2
+    assert "folds must be at least 2" in capsys.readouterr().err
