@@ -193,30 +193,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rotation-seeds", nargs="+", type=int, default=[0],
                         help="seeds of the speaker / speaker-synth rotations (default 0). A rotation moves by up to "
                              "4 points between seeds, so compare changes over several")
+    parser.add_argument("--overlay", type=Path, action="append", default=[],
+                        help="an extra config merged last into every run (e.g. configs/overlays/delta_deltas.yaml); "
+                             "run folders get its name as a suffix, so runs with and without it sit side by side")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "experiments", help="run folders and JSON")
     parser.add_argument("--data", type=Path, default=REPO / "data", help="where manifests/corpora go")
     args = parser.parse_args(argv)
     out = args.out / ("quick" if args.quick else "full")
     configs = REPO / "configs"
     results: dict[str, list[dict[str, Any]]] = {}
+    for overlay in args.overlay:
+        if not overlay.is_file():
+            parser.error(f"--overlay {overlay}: no such file")
+    extra = [o.resolve() for o in args.overlay]
+    suffix = "".join(f"+{o.stem}" for o in args.overlay)
     prepare_fsdd_manifests(args.data / "fsdd")
     fsdd = args.data / "fsdd"
     if "official" in args.only:
         m = {s: str(fsdd / "official" / f"{s}.csv") for s in ("train", "val", "test")}
-        results["FSDD official split"] = [run_fit(out / "official", [configs / "cnn_fsdd.yaml"], m, 0,
+        results["FSDD official split"] = [run_fit(out / f"official{suffix}", [configs / "cnn_fsdd.yaml", *extra], m, 0,
                                                   8 if args.quick else None)]
     rotations = [(speaker, seed) for seed in (args.rotation_seeds[:1] if args.quick else args.rotation_seeds)
                  for speaker in (SPEAKERS[:2] if args.quick else SPEAKERS)]
 
     def rotation_name(prefix: str, speaker: str, seed: int) -> str:
-        return f"{prefix}_{speaker}" + (f"_seed{seed}" if seed else "")
+        return f"{prefix}_{speaker}" + (f"_seed{seed}" if seed else "") + suffix
 
     if "speaker" in args.only:
         runs = []
         for speaker, seed in rotations:
             m = {s: str(fsdd / f"speaker_{speaker}" / f"{s}.csv") for s in ("train", "val", "test")}
             runs.append(run_fit(out / rotation_name("speaker", speaker, seed),
-                                [configs / "cnn_fsdd.yaml", configs / "cnn_fsdd_speaker.yaml"],
+                                [configs / "cnn_fsdd.yaml", configs / "cnn_fsdd_speaker.yaml", *extra],
                                 m, seed, 8 if args.quick else None))
         results["FSDD speaker-disjoint (test speaker = run)"] = runs
     root = args.data / ("tts_digits_default" if args.quick else "tts_digits")
@@ -228,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             m["train"] = [m["train"], str(root / "train.csv")]  # three real speakers + the espeak voices
             runs.append(run_fit(out / rotation_name("speaker_synth", speaker, seed),
                                 [configs / "cnn_fsdd.yaml", configs / "cnn_fsdd_speaker.yaml",
-                                 configs / "cnn_fsdd_speaker_synth.yaml"],
+                                 configs / "cnn_fsdd_speaker_synth.yaml", *extra],
                                 m, seed, 6 if args.quick else None))
         results["FSDD speaker-disjoint + espeak voices in training (test speaker = run)"] = runs
     if "synth" in args.only:
@@ -236,8 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         m = {"train": str(root / "train.csv"), "val": str(root / "val.csv"),
              "test": str(fsdd / "all" / "test.csv")}
         results["espeak digits -> all 2,000 real FSDD clips"] = [
-            run_fit(out / f"synth_seed{seed}", [configs / "cnn_synth_digits.yaml"], m, seed,
+            run_fit(out / f"synth_seed{seed}{suffix}", [configs / "cnn_synth_digits.yaml", *extra], m, seed,
                     6 if args.quick else None) for seed in (args.seeds[:1] if args.quick else args.seeds)]
+    results = {f"{name} [{suffix[1:]}]" if suffix else name: runs for name, runs in results.items()}
     table = markdown(results)
     print(table)
     existing = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else {}

@@ -27,3 +27,25 @@ def test_run_fit_scores_the_best_and_last_checkpoints_and_the_adapted_best(tmp_p
     assert "test acc (best ckpt, adapted)" in table
     mean_row = table.splitlines()[-1]
     assert f"**{(result['test_acc_adapted'] + 0.5) / 2:.4f}**" in mean_row
+
+
+def test_overlays_apply_on_top_of_the_fsdd_configs_and_a_missing_one_is_refused(tmp_path, capsys):
+    import pytest
+
+    from kwslab.fit import main as fit_main
+
+    configs = load_script("fsdd_experiments").REPO / "configs"
+    overlays = sorted((configs / "overlays").glob("*.yaml"))
+    assert overlays
+    for overlay in overlays:
+        with pytest.raises(SystemExit) as exc:
+            fit_main(["--config", str(configs / "cnn_fsdd.yaml"), "--config", str(configs / "cnn_fsdd_speaker.yaml"),
+                      "--config", str(configs / "cnn_fsdd_speaker_synth.yaml"), "--config", str(overlay),
+                      "--print_config"])
+        assert exc.value.code in (0, None)
+        printed = yaml.safe_load(capsys.readouterr().out)
+        assert printed["data"]["init_args"]["features"]["deltas"] == (2 if overlay.stem == "delta_deltas" else 1)
+    with pytest.raises(SystemExit):
+        load_script("fsdd_experiments").main(["--overlay", str(tmp_path / "nope.yaml"), "--data", str(tmp_path)])
+    assert "nope.yaml: no such file" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before anything was prepared
