@@ -25,7 +25,7 @@ def _final_val_acc(out: Path) -> list[float]:
 def test_fit_trains_tests_and_summarises(tiny_data, tmp_path, capsys):
     cli = main(["--config", str(tiny_config(tiny_data, tmp_path, epochs=6))])
     out = capsys.readouterr().out
-    assert "Best checkpoint:" in out and "python -m kwslab.predict --ckpt" in out
+    assert "Best checkpoint:" in out and "python -m kwslab.predict --ckpt" in out and "python -m kwslab.adapt" in out
     assert "accuracy" in out and "precision" in out
     test_acc = cli.trainer.callback_metrics["test/acc"].item()
     assert test_acc >= 0.9, f"the tiny tone task should be learnt, test/acc={test_acc}"
