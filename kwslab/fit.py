@@ -94,8 +94,9 @@ def print_summary(trainer: L.Trainer) -> None:
         print(f"Best checkpoint: {best}")
         print(f"Predict:  python -m kwslab.predict --ckpt {best} FILE.wav ...")
         print(f"Evaluate: python -m kwslab.evaluate --ckpt {best} --manifest MANIFEST.csv")
-        print(f"Adapt to a new voice or microphone (unlabelled clips): python -m kwslab.adapt --ckpt {best} "
-              "--out adapted.ckpt FOLDER")
+        if getattr(trainer.lightning_module, "vocab", None) is None:  # keyword models (it hurt the CTC model)
+            print(f"Adapt to a new voice or microphone (unlabelled clips): python -m kwslab.adapt --ckpt {best} "
+                  "--out adapted.ckpt FOLDER")
     print("=" * 72)
 
 
