@@ -171,7 +171,8 @@ def adapt_checkpoint(ckpt: str | Path, out: str | Path, files: Sequence[str | Pa
         raise AdaptationError(f"{out}: --out is the source checkpoint; write the adapted model to a new file")
     model = load_model(ckpt)
     layers = adapt_model(model, files, strength)
-    info = {"source": str(ckpt), "clips": len(files), "strength": strength, "batchnorm_layers": layers,
+    kind = "ctc" if getattr(model.module, "vocab", None) is not None else "keyword"
+    info = {"source": str(ckpt), "model": kind, "clips": len(files), "strength": strength, "batchnorm_layers": layers,
             "files": [str(f) for f in files[:20]] + (["..."] if len(files) > 20 else [])}
     if ADAPTATION_KEY in model.checkpoint:  # adapting an adapted model: keep the chain
         info["previous"] = model.checkpoint[ADAPTATION_KEY]
@@ -255,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     except (AdaptationError, CheckpointError, ManifestError, WavError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if result["model"] == "ctc":
+        print("note: on FSDD connected digits this adaptation made the CTC recogniser worse (WER 12.1% -> 14.1%, "
+              "docs/results.md section 6); compare both checkpoints with python -m kwslab.evaluate before using it",
+              file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

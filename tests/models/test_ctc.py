@@ -1,6 +1,8 @@
 """The CTC recogniser: network shapes, vocabulary/blank consistency, overfitting one batch, the CLI."""
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,25 @@ def test_evaluate_and_predict_a_ctc_checkpoint(trained_ctc, ctc_data, tmp_path, 
     assert [r["file"] for r in results] == files and all(r["text"] == r["greedy"] for r in results)
     correct = sum(r["text"] == Path(r["file"]).stem.split("_")[1] for r in results)
     assert correct >= 3, results
+
+
+def test_adapt_a_ctc_checkpoint_on_unpadded_utterances_with_a_caution(trained_ctc, ctc_data, tmp_path, capsys):
+    from kwslab.adapt import ADAPTATION_KEY
+    from kwslab.adapt import main as adapt_main
+    from kwslab.evaluate import main as evaluate_main
+
+    cli, _ = trained_ctc
+    ckpt = cli.trainer.checkpoint_callback.best_model_path
+    out = tmp_path / "adapted.ckpt"
+    assert adapt_main(["--ckpt", ckpt, "--out", str(out), "--manifest", str(ctc_data["test"]), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "made the CTC recogniser worse" in captured.err
+    report = json.loads(captured.out)
+    assert report["model"] == "ctc" and report["batchnorm_layers"] >= 1
+    stored = torch.load(out, map_location="cpu", weights_only=True)
+    assert stored[ADAPTATION_KEY]["clips"] == report["clips"]
+    source = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    means = [k for k in source if k.endswith("running_mean")]
+    assert means and all(not torch.equal(stored["state_dict"][k], source[k]) for k in means)
+    assert evaluate_main(["--ckpt", str(out), "--manifest", str(ctc_data["test"]), "--json", "--beam-width", "0"]) == 0
+    assert "greedy" in json.loads(capsys.readouterr().out)
