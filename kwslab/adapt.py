@@ -49,10 +49,11 @@ class _Stop(Exception):
 
 
 def batchnorm_layers(module: nn.Module, example: torch.Tensor) -> list[_BatchNorm]:
-    """The BatchNorm layers of ``module`` in the order a forward pass over ``example`` calls them."""
+    """The BatchNorm layers of ``module`` that keep running statistics, in the order a forward pass over
+    ``example`` calls them (layers that always use batch statistics have nothing to adapt)."""
     order: list[_BatchNorm] = []
     hooks = [m.register_forward_pre_hook(lambda mod, _inp: order.append(mod) if mod not in order else None)
-             for m in module.modules() if isinstance(m, _BatchNorm)]
+             for m in module.modules() if isinstance(m, _BatchNorm) and m.running_mean is not None]
     try:
         module(example)
     finally:
@@ -123,8 +124,9 @@ def model_inputs(model: LoadedModel, files: Sequence[str | Path], batch_size: in
 
 def adapt_model(model: LoadedModel, files: Sequence[str | Path], strength: float = 1.0) -> int:
     """Adapt a loaded model in place to the audio ``files``; returns the number of BatchNorm layers adapted."""
-    if not any(isinstance(m, _BatchNorm) for m in model.module.modules()):
-        raise AdaptationError(f"{model.path}: the model has no BatchNorm layer, so there is nothing to adapt")
+    if not any(isinstance(m, _BatchNorm) and m.running_mean is not None for m in model.module.modules()):
+        raise AdaptationError(f"{model.path}: the model has no BatchNorm layer with running statistics, so there "
+                              "is nothing to adapt")
     if not files:
         raise AdaptationError("no audio files to adapt on")
     return adapt_batchnorm(model.module, model_inputs(model, files), strength)

@@ -87,10 +87,13 @@ def test_the_ctc_network_adapts_on_unpadded_utterances():
     assert torch.allclose(net.conv[0][1].running_var.double(), var, rtol=1e-4)
 
 
-def test_a_model_without_batchnorm_is_refused(tmp_path):
-    model = LoadedModel(nn.Linear(3, 2), None, ["a", "b"], tmp_path / "m.ckpt", {})
-    with pytest.raises(AdaptationError, match="no BatchNorm"):
-        adapt_model(model, [tmp_path / "x.wav"])
+def test_a_model_without_batchnorm_statistics_is_refused(tmp_path):
+    for module in (nn.Linear(3, 2), nn.Sequential(nn.Conv1d(3, 3, 1), nn.BatchNorm1d(3, track_running_stats=False))):
+        model = LoadedModel(module, None, ["a", "b"], tmp_path / "m.ckpt", {})
+        with pytest.raises(AdaptationError, match="no BatchNorm"):
+            adapt_model(model, [tmp_path / "x.wav"])
+    mixed = nn.Sequential(nn.Conv1d(3, 3, 1), nn.BatchNorm1d(3, track_running_stats=False), nn.BatchNorm1d(3))
+    assert batchnorm_layers(mixed.eval(), torch.randn(2, 3, 5)) == [mixed[2]]
 
 
 @pytest.fixture(scope="module")
