@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -33,7 +31,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from kwslab.audio import WavError
-from kwslab.checkpoint import CheckpointError
+from kwslab.checkpoint import CheckpointError, save_checkpoint
 from kwslab.data.manifest import ManifestError, read_manifest
 from kwslab.inference import LoadedModel, load_model
 
@@ -152,19 +150,10 @@ def audio_files(paths: Iterable[str | Path] = (), manifest: str | Path | None = 
 
 def save_adapted(model: LoadedModel, out: str | Path, info: dict) -> Path:
     """Write ``model``'s checkpoint with its adapted state and ``info`` under ``kwslab_adaptation`` (atomic)."""
-    out = Path(out)
     data = dict(model.checkpoint)
     data["state_dict"] = {k: v.detach().cpu().clone() for k, v in model.module.state_dict().items()}
     data[ADAPTATION_KEY] = info
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(data, f)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return out
+    return save_checkpoint(data, out)
 
 
 def adapt_checkpoint(ckpt: str | Path, out: str | Path, files: Sequence[str | Path], strength: float = 1.0) -> dict:

@@ -5,6 +5,8 @@ untrusted file cannot run pickled code. Everything inference needs is plain data
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -34,6 +36,21 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
     return ckpt
+
+
+def save_checkpoint(data: Mapping[str, Any], out: str | Path) -> Path:
+    """Write a checkpoint dict to ``out`` atomically (a temp file in the same folder, then a rename): a crash or a
+    full disk never leaves a half-written checkpoint, and an existing file is replaced only by a complete one."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(dict(data), f)
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out
 
 
 def transfer_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor],

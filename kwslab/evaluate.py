@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
@@ -125,20 +123,11 @@ def evaluate_stream_manifest(ckpt: str | Path, stream_manifest: str | Path, *, t
 
 def store_threshold(ckpt: str | Path, calibration: dict, out: str | Path | None = None) -> Path:
     """Write ``calibration`` into the checkpoint under ``kwslab_threshold`` (``out``: into a copy); atomic."""
-    from kwslab.checkpoint import load_checkpoint
+    from kwslab.checkpoint import load_checkpoint, save_checkpoint
 
     data = load_checkpoint(ckpt)
     data[CALIBRATION_KEY] = calibration
-    out = Path(out) if out else Path(ckpt)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(data, f)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return out
+    return save_checkpoint(data, out if out else ckpt)
 
 
 def format_stream_report(result: dict) -> str:

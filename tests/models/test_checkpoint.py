@@ -6,7 +6,7 @@ import pickle
 import pytest
 import torch
 
-from kwslab.checkpoint import CheckpointError, load_checkpoint
+from kwslab.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from kwslab.predict import main as predict_main
 
 
@@ -49,3 +49,13 @@ def test_predict_reports_a_bad_checkpoint_in_one_line(tmp_path, capsys):
     assert predict_main(["--ckpt", str(bad), str(wav)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "evil.ckpt" in err and "Traceback" not in err
+
+
+def test_save_checkpoint_is_atomic(tmp_path):
+    out = tmp_path / "sub" / "model.ckpt"
+    save_checkpoint({"state_dict": {"w": torch.ones(2)}}, out)
+    assert torch.equal(load_checkpoint(out)["state_dict"]["w"], torch.ones(2))
+    with pytest.raises((AttributeError, TypeError, pickle.PicklingError)):
+        save_checkpoint({"state_dict": {}, "bad": lambda: None}, out)  # cannot be pickled: the write fails midway
+    assert torch.equal(load_checkpoint(out)["state_dict"]["w"], torch.ones(2))  # the old file is intact
+    assert [p.name for p in out.parent.iterdir()] == ["model.ckpt"]  # and no temp file is left behind
