@@ -6,8 +6,8 @@ When the audio comes from a voice or channel the training data never had, those 
 after them see shifted inputs. Adaptation re-estimates them on the new audio (AdaBN, Li et al. 2016): layer by layer
 in forward order, each layer's statistics are measured on its inputs as they are once the layers before it have been
 adapted, exactly (sums over every frame, not a running average of batch statistics). Weights are not touched, so a
-few dozen clips are enough and a wrong label cannot be learnt; ``--strength`` below 1 blends the new statistics with
-the trained ones (for very few clips).
+wrong label cannot be learnt. On FSDD 25 clips gave most of the gain; ``--strength`` below 1 blends the new
+statistics with the trained ones, which was better below about 20 clips.
 
 Measured on FSDD (docs/results.md, section 6): a keyword model trained on three speakers (plus espeak voices) and
 tested on the fourth went from 87.4% to 91.35% (mean of the four rotations) after adapting to half of the held-out
@@ -247,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     except (AdaptationError, CheckpointError, ManifestError, WavError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if result["clips"] < 20 and result["strength"] == 1.0:
+        print(f"note: {result['clips']} clips give noisy statistics; on FSDD, 5 clips at full strength were worse than "
+              "no adaptation and --strength 0.5 was better (docs/results.md section 6)", file=sys.stderr)
     if result["model"] == "ctc":
         print("note: on FSDD connected digits this adaptation made the CTC recogniser worse (WER 12.1% -> 14.1%, "
               "docs/results.md section 6); compare both checkpoints with python -m kwslab.evaluate before using it",

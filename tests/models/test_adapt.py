@@ -121,7 +121,9 @@ def test_adapting_restores_a_model_whose_statistics_are_off(tiny, tmp_path, caps
     out = tmp_path / "adapted" / "adapted.ckpt"
     wav_dir = Path(data["test"]).parent / "wav" / "test"  # a folder of unlabelled clips
     assert adapt_main(["--ckpt", str(off), "--out", str(out), str(wav_dir), "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert "clips give noisy statistics" in captured.err and "--strength 0.5" in captured.err  # 18 clips
     clips = len(list(wav_dir.glob("*.wav")))
     assert report["clips"] == clips and report["batchnorm_layers"] == 2
     assert evaluate_keywords(out, data["test"])["accuracy"] >= good - 0.05
@@ -143,6 +145,9 @@ def test_adapting_restores_a_model_whose_statistics_are_off(tiny, tmp_path, caps
     again_state = torch.load(again, map_location="cpu", weights_only=True)["state_dict"]
     assert all(torch.allclose(again_state[k], stored["state_dict"][k], rtol=1e-5, atol=1e-6) for k in var_keys)
     assert load_model(again).labels == load_model(ckpt).labels
+    half = tmp_path / "half.ckpt"
+    assert adapt_main(["--ckpt", str(off), "--out", str(half), str(wav_dir), "--strength", "0.5"]) == 0
+    assert "noisy" not in capsys.readouterr().err  # the advice is not repeated to someone who follows it
 
 
 def test_adapt_cli_errors_name_what_is_wrong(tiny, tmp_path, capsys):
