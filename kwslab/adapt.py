@@ -14,6 +14,9 @@ tested on the fourth went from 87.4% to 91.35% (mean of the four rotations) afte
 speaker's unlabelled clips and testing on the other half; an espeak-only model on real speech from 80.9% to 87.7%.
 It made the CTC recogniser worse (12.1% -> 14.1% WER): measure before relying on it there.
 
+``python -m kwslab.evaluate --adapt-folds N`` (:func:`kwslab.evaluate.evaluate_adapted`) measures what adaptation
+gains without ever scoring a clip with a model adapted on it.
+
 The adapted checkpoint works everywhere a checkpoint does (``evaluate``, ``predict``, streaming, ONNX export); it
 records what it was adapted on under ``kwslab_adaptation``.
 """
@@ -34,6 +37,7 @@ from kwslab.audio import WavError
 from kwslab.checkpoint import CheckpointError, save_checkpoint
 from kwslab.data.manifest import ManifestError, read_manifest
 from kwslab.inference import LoadedModel, load_model
+from kwslab.transcribe import is_ctc
 
 ADAPTATION_KEY = "kwslab_adaptation"
 
@@ -104,14 +108,15 @@ def adapt_batchnorm(module: nn.Module, inputs: Sequence[torch.Tensor], strength:
     return len(layers)
 
 
-def model_inputs(model: LoadedModel, files: Sequence[str | Path], batch_size: int = 64) -> list[torch.Tensor]:
+def model_inputs(model: LoadedModel, files: Sequence[str | Path], batch_size: int = 64,
+                 cache: dict | None = None) -> list[torch.Tensor]:
     """Features of ``files`` as model inputs: equal-shaped clips batched together, others one at a time.
 
-    Variable-length clips (CTC models) are never padded, so padding cannot reach the statistics.
+    Variable-length clips (CTC models) are never padded, so padding cannot reach the statistics. ``cache``: see
+    :meth:`kwslab.inference.LoadedModel.features_of`.
     """
     by_shape: dict[tuple, list[np.ndarray]] = {}
-    for f in files:
-        feats = model.features(f)
+    for feats in model.features_of(files, cache):
         by_shape.setdefault(feats.shape, []).append(feats)
     batches = []
     for group in by_shape.values():
@@ -120,14 +125,16 @@ def model_inputs(model: LoadedModel, files: Sequence[str | Path], batch_size: in
     return batches
 
 
-def adapt_model(model: LoadedModel, files: Sequence[str | Path], strength: float = 1.0) -> int:
-    """Adapt a loaded model in place to the audio ``files``; returns the number of BatchNorm layers adapted."""
+def adapt_model(model: LoadedModel, files: Sequence[str | Path], strength: float = 1.0,
+                cache: dict | None = None) -> int:
+    """Adapt a loaded model in place to the audio ``files``; returns the number of BatchNorm layers adapted.
+    ``cache``: features shared with other calls (see :meth:`kwslab.inference.LoadedModel.features_of`)."""
     if not any(isinstance(m, _BatchNorm) and m.running_mean is not None for m in model.module.modules()):
         raise AdaptationError(f"{model.path}: the model has no BatchNorm layer with running statistics, so there "
                               "is nothing to adapt")
     if not files:
         raise AdaptationError("no audio files to adapt on")
-    return adapt_batchnorm(model.module, model_inputs(model, files), strength)
+    return adapt_batchnorm(model.module, model_inputs(model, files, cache=cache), strength)
 
 
 def audio_files(paths: Iterable[str | Path] = (), manifest: str | Path | None = None) -> list[Path]:
@@ -162,71 +169,13 @@ def adapt_checkpoint(ckpt: str | Path, out: str | Path, files: Sequence[str | Pa
         raise AdaptationError(f"{out}: --out is the source checkpoint; write the adapted model to a new file")
     model = load_model(ckpt)
     layers = adapt_model(model, files, strength)
-    kind = "ctc" if getattr(model.module, "vocab", None) is not None else "keyword"
+    kind = "ctc" if is_ctc(model) else "keyword"
     info = {"source": str(ckpt), "model": kind, "clips": len(files), "strength": strength, "batchnorm_layers": layers,
             "files": [str(f) for f in files[:20]] + (["..."] if len(files) > 20 else [])}
     if ADAPTATION_KEY in model.checkpoint:  # adapting an adapted model: keep the chain
         info["previous"] = model.checkpoint[ADAPTATION_KEY]
     save_adapted(model, out, info)
     return {"out": str(out), **info}
-
-
-def evaluate_adapted(ckpt: str | Path | Sequence[str | Path], manifest: str | Path, *, folds: int = 2,
-                     strength: float = 1.0, group_by: str = "speaker") -> dict:
-    """Keyword accuracy with unsupervised adaptation, measured without adapting on the clips that are scored.
-
-    The manifest's rows are grouped by ``group_by`` (``speaker`` or ``voice``); each group's rows are dealt into
-    ``folds`` folds in manifest order. For every fold, fresh copies of the model(s) are adapted on the group's other
-    folds (their audio only, no labels) and score that fold. Several checkpoints are an ensemble (each adapted, the
-    mean of their probabilities), as in ``kwslab.evaluate``. Returns the pooled accuracy with and without adaptation
-    on the same rows, and both per group.
-    """
-    ckpts = [ckpt] if isinstance(ckpt, (str, Path)) else list(ckpt)
-    if folds < 2:
-        raise AdaptationError(f"folds must be at least 2 (adapt on some clips, score the others), got {folds}")
-    if group_by not in ("speaker", "voice"):
-        raise AdaptationError(f"group_by must be 'speaker' or 'voice', got {group_by!r}")
-    sources = [load_model(c) for c in ckpts]
-    labels = sources[0].labels
-    for other in sources[1:]:
-        if other.labels != labels:
-            raise AdaptationError(f"{other.path}: its labels differ from {sources[0].path}'s; an ensemble needs the "
-                                  "same labels in the same order")
-    rows = read_manifest(manifest, need_keyword=True)
-    unknown = sorted({r.keyword for r in rows} - set(labels))
-    if unknown:
-        raise AdaptationError(f"{manifest}: keywords the model does not know: {', '.join(unknown)}")
-    groups: dict[str, list] = {}
-    for r in rows:
-        groups.setdefault(getattr(r, group_by) or "(none)", []).append(r)
-
-    def correct(models: Sequence[LoadedModel], scored: list) -> int:
-        probs = 0.0
-        for m in models:
-            feats = [m.features(r.path) for r in scored]
-            probs = probs + torch.cat([torch.softmax(m.logits(feats[i:i + 64]), dim=-1)
-                                       for i in range(0, len(feats), 64)])
-        return int((probs.argmax(-1) == torch.tensor([labels.index(r.keyword) for r in scored])).sum())
-
-    per_group = {}
-    for name, members in groups.items():
-        if len(members) < folds:
-            raise AdaptationError(f"{manifest}: {group_by} {name!r} has {len(members)} clips, fewer than {folds} folds")
-        adapted = 0
-        for k in range(folds):
-            scored = [r for i, r in enumerate(members) if i % folds == k]
-            unlabelled = [r.path for i, r in enumerate(members) if i % folds != k]
-            models = [load_model(c) for c in ckpts]
-            for m in models:
-                adapt_model(m, unlabelled, strength)
-            adapted += correct(models, scored)
-        per_group[name] = {"clips": len(members), "accuracy": correct(sources, members) / len(members),
-                           "adapted_accuracy": adapted / len(members)}
-    n = sum(g["clips"] for g in per_group.values())
-    return {"accuracy": sum(g["accuracy"] * g["clips"] for g in per_group.values()) / n,
-            "adapted_accuracy": sum(g["adapted_accuracy"] * g["clips"] for g in per_group.values()) / n,
-            "checkpoints": [str(c) for c in ckpts], "folds": folds, "strength": strength, "group_by": group_by,
-            "groups": per_group}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,16 +16,18 @@ calibration into the checkpoint (``--out-ckpt``: into a copy), where ``predict -
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from kwslab.adapt import AdaptationError, evaluate_adapted
+from kwslab.adapt import AdaptationError, adapt_model
 from kwslab.callbacks import plot_confusion_matrix
 from kwslab.checkpoint import CheckpointError
 from kwslab.data.manifest import ManifestError, read_manifest
@@ -39,6 +41,53 @@ class EvaluationError(ValueError):
     """A manifest that cannot be evaluated with this model (message says why and what to do)."""
 
 
+def ensemble_labels(models: Sequence[LoadedModel]) -> list[str]:
+    """The labels shared by all ``models`` (an ensemble needs the same labels in the same order)."""
+    if not models:
+        raise EvaluationError("no checkpoint given")
+    labels = models[0].labels
+    for other in models[1:]:
+        if other.labels != labels:
+            raise EvaluationError(f"{other.path}: its labels {other.labels} differ from {models[0].path}'s "
+                                  f"{labels}; an ensemble needs the same labels in the same order")
+    return labels
+
+
+def known_rows(manifest: str | Path, labels: list[str], skip_unknown: bool = False) -> tuple[list, Counter]:
+    """The manifest's rows whose keyword is in ``labels``, and a count of the others (an error unless skipped)."""
+    rows = read_manifest(manifest, need_keyword=True)
+    unknown = Counter(r.keyword for r in rows if r.keyword not in labels)
+    if unknown and not skip_unknown:
+        listed = ", ".join(f"{k!r} ({n} rows)" for k, n in unknown.most_common())
+        raise EvaluationError(f"{manifest}: keywords the model does not know: {listed}. The model knows: "
+                              f"{', '.join(labels)}. Map them in the manifest or pass --skip-unknown.")
+    rows = [r for r in rows if r.keyword not in unknown]
+    if not rows:
+        raise EvaluationError(f"{manifest}: no row has a keyword the model knows ({', '.join(labels)})")
+    return rows, unknown
+
+
+def ensemble_probabilities(models: Sequence[LoadedModel], paths: Sequence[Path], batch_size: int = 64,
+                           cache: dict | None = None) -> torch.Tensor:
+    """``(N, C)`` mean of the models' softmax probabilities on the files. Each model reads the audio with its own
+    feature settings; with ``cache`` (one dict per call if None) files are featurised once per setting."""
+    cache = {} if cache is None else cache
+    probs = torch.zeros(len(paths), len(models[0].labels))
+    for m in models:
+        feats = m.features_of(paths, cache)
+        for start in range(0, len(feats), batch_size):
+            probs[start:start + batch_size] += torch.softmax(m.logits(feats[start:start + batch_size]), dim=-1)
+    return probs / len(models)
+
+
+def _loaded(ckpt: str | Path | Sequence[str | Path],
+            model: LoadedModel | Sequence[LoadedModel] | None) -> tuple[list[Path], list[LoadedModel]]:
+    ckpts = [Path(ckpt)] if isinstance(ckpt, (str, Path)) else [Path(c) for c in ckpt]
+    if model is None:
+        return ckpts, [load_model(c) for c in ckpts]
+    return ckpts, [model] if isinstance(model, LoadedModel) else list(model)
+
+
 def evaluate_keywords(ckpt: str | Path | Sequence[str | Path], manifest: str | Path, *, skip_unknown: bool = False,
                       batch_size: int = 64, png: str | Path | None = None,
                       model: LoadedModel | Sequence[LoadedModel] | None = None) -> dict:
@@ -49,46 +98,67 @@ def evaluate_keywords(ckpt: str | Path | Sequence[str | Path], manifest: str | P
     mix, but all must have the same labels in the same order. Returns the report dict (plus confusion matrix,
     PNG path and the checkpoints used).
     """
-    ckpts = [Path(ckpt)] if isinstance(ckpt, (str, Path)) else [Path(c) for c in ckpt]
-    if model is None:
-        models = [load_model(c) for c in ckpts]
-    else:
-        models = [model] if isinstance(model, LoadedModel) else list(model)
-    if not models:
-        raise EvaluationError("no checkpoint given")
-    labels = models[0].labels
-    for other in models[1:]:
-        if other.labels != labels:
-            raise EvaluationError(f"{other.path}: its labels {other.labels} differ from {models[0].path}'s "
-                                  f"{labels}; an ensemble needs the same labels in the same order")
-    rows = read_manifest(manifest, need_keyword=True)
-    index = {label: i for i, label in enumerate(labels)}
-    unknown = Counter(r.keyword for r in rows if r.keyword not in index)
-    if unknown and not skip_unknown:
-        listed = ", ".join(f"{k!r} ({n} rows)" for k, n in unknown.most_common())
-        raise EvaluationError(f"{manifest}: keywords the model does not know: {listed}. The model knows: "
-                              f"{', '.join(labels)}. Map them in the manifest or pass --skip-unknown.")
-    rows = [r for r in rows if r.keyword in index]
-    if not rows:
-        raise EvaluationError(f"{manifest}: no row has a keyword the model knows ({', '.join(labels)})")
-    preds = []
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start:start + batch_size]
-        feats: dict = {}  # per feature setting: models sharing one (e.g. seeds of one config) extract once
-        probs = 0.0
-        for m in models:
-            if m.feature_config not in feats:
-                feats[m.feature_config] = [m.features(r.path) for r in batch]
-            probs = probs + torch.softmax(m.logits(feats[m.feature_config]), dim=-1)
-        preds.append(probs.argmax(-1).numpy())
-    targets = np.array([index[r.keyword] for r in rows])
-    cm = confusion_matrix(targets, np.concatenate(preds), len(labels))
+    ckpts, models = _loaded(ckpt, model)
+    labels = ensemble_labels(models)
+    rows, unknown = known_rows(manifest, labels, skip_unknown)
+    preds = ensemble_probabilities(models, [r.path for r in rows], batch_size).argmax(-1).numpy()
+    targets = np.array([labels.index(r.keyword) for r in rows])
+    cm = confusion_matrix(targets, preds, len(labels))
     report = classification_report(cm, labels)
     png = Path(png) if png else ckpts[0].with_name(f"confusion_{Path(manifest).stem}.png")
     title = Path(manifest).name + (f" ({len(models)}-model ensemble)" if len(models) > 1 else "")
     plot_confusion_matrix(cm, labels, png, title=title)
     return {**report, "confusion_matrix": cm.tolist(), "labels": labels, "png": str(png),
             "skipped_unknown": dict(unknown), "clips": len(rows), "checkpoints": [str(m.path) for m in models]}
+
+
+def evaluate_adapted(ckpt: str | Path | Sequence[str | Path], manifest: str | Path, *, folds: int = 2,
+                     strength: float = 1.0, group_by: str = "speaker", batch_size: int = 64,
+                     model: LoadedModel | Sequence[LoadedModel] | None = None) -> dict:
+    """Keyword accuracy with unsupervised adaptation (:mod:`kwslab.adapt`), measured without adapting on the clips
+    that are scored.
+
+    The manifest's rows are grouped by ``group_by`` (``speaker`` or ``voice``); each group's rows are dealt into
+    ``folds`` folds in manifest order. For every fold, fresh copies of the model(s) are adapted on the group's other
+    folds (their audio only, no labels) and score that fold. Several checkpoints are an ensemble (each adapted, the
+    mean of their probabilities), as in :func:`evaluate_keywords`. Returns the pooled accuracy with and without
+    adaptation on the same rows, and both per group.
+    """
+    if folds < 2:
+        raise AdaptationError(f"folds must be at least 2 (adapt on some clips, score the others), got {folds}")
+    if group_by not in ("speaker", "voice"):
+        raise AdaptationError(f"group_by must be 'speaker' or 'voice', got {group_by!r}")
+    _, sources = _loaded(ckpt, model)
+    labels = ensemble_labels(sources)
+    rows, _ = known_rows(manifest, labels)
+    groups: dict[str, list] = {}
+    for r in rows:
+        groups.setdefault(getattr(r, group_by) or "(none)", []).append(r)
+    cache: dict = {}  # every clip is featurised once per feature setting, whatever the folds and models
+
+    def correct(models: Sequence[LoadedModel], scored: list) -> int:
+        preds = ensemble_probabilities(models, [r.path for r in scored], batch_size, cache).argmax(-1)
+        return int((preds == torch.tensor([labels.index(r.keyword) for r in scored])).sum())
+
+    per_group = {}
+    for name, members in groups.items():
+        if len(members) < folds:
+            raise AdaptationError(f"{manifest}: {group_by} {name!r} has {len(members)} clips, fewer than {folds} folds")
+        adapted = 0
+        for k in range(folds):
+            scored = [r for i, r in enumerate(members) if i % folds == k]
+            unlabelled = [r.path for i, r in enumerate(members) if i % folds != k]
+            models = [replace(m, module=copy.deepcopy(m.module)) for m in sources]  # the sources stay unadapted
+            for m in models:
+                adapt_model(m, unlabelled, strength, cache=cache)
+            adapted += correct(models, scored)
+        per_group[name] = {"clips": len(members), "accuracy": correct(sources, members) / len(members),
+                           "adapted_accuracy": adapted / len(members)}
+    n = sum(g["clips"] for g in per_group.values())
+    return {"accuracy": sum(g["accuracy"] * g["clips"] for g in per_group.values()) / n,
+            "adapted_accuracy": sum(g["adapted_accuracy"] * g["clips"] for g in per_group.values()) / n,
+            "checkpoints": [str(m.path) for m in sources], "folds": folds, "strength": strength,
+            "group_by": group_by, "groups": per_group}
 
 
 def format_confusion(cm: list[list[int]], labels: list[str]) -> str:
@@ -219,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise EvaluationError("ensembles are for keyword checkpoints; evaluate CTC checkpoints one at a time")
             return _main_ctc(models[0], args)
         if args.adapt_folds is not None:
-            return _main_adapted(ckpts, args)
+            return _main_adapted(models, args)
         result = evaluate_keywords(ckpts, args.manifest, skip_unknown=args.skip_unknown,
                                    batch_size=args.batch_size, png=args.png, model=models)
     except (CheckpointError, ManifestError, EvaluationError, AdaptationError) as exc:
@@ -240,9 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _main_adapted(ckpts: list[str], args: argparse.Namespace) -> int:
+def _main_adapted(models: list[LoadedModel], args: argparse.Namespace) -> int:
     """Accuracy per speaker (or voice) before and after cross-fold unsupervised adaptation."""
-    result = evaluate_adapted(ckpts, args.manifest, folds=args.adapt_folds, group_by=args.adapt_by)
+    result = evaluate_adapted([m.path for m in models], args.manifest, folds=args.adapt_folds, group_by=args.adapt_by,
+                              batch_size=args.batch_size, model=models)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

@@ -35,6 +35,17 @@ class LoadedModel:
         """Read any WAV the reader accepts, resample, and extract ``(F, T)`` features."""
         return cached_extractor(self.feature_config)(load_audio(path, self.feature_config.sample_rate))
 
+    def features_of(self, paths: Sequence[str | Path], cache: dict | None = None) -> list[np.ndarray]:
+        """Features of several files. ``cache`` (a dict shared between calls and models) keeps them per feature
+        setting, so a file is read and transformed once however many models or folds use it."""
+        if cache is None:
+            return [self.features(p) for p in paths]
+        store = cache.setdefault(self.feature_config, {})
+        for p in paths:
+            if p not in store:
+                store[p] = self.features(p)
+        return [store[p] for p in paths]
+
     @torch.no_grad()
     def logits(self, feats: Sequence[np.ndarray]) -> torch.Tensor:
         """``(B, C)`` logits for equally-shaped ``(F, T)`` feature matrices."""

@@ -11,7 +11,7 @@
 Each run is ``python -m kwslab.fit`` with the experiment's configs plus a generated overlay (its own checkpoint
 folder, a CSV logger, the seed, the manifests), saved with the run under ``--out``; the best (and the last)
 checkpoint are then scored with :func:`kwslab.evaluate.evaluate_keywords`, and the best one once more after
-unsupervised adaptation to each test speaker (:func:`kwslab.adapt.evaluate_adapted`: two folds per speaker, adapted
+unsupervised adaptation to each test speaker (:func:`kwslab.evaluate.evaluate_adapted`: two folds per speaker, adapted
 on one half of the speaker's unlabelled clips, scored on the other). A markdown table is printed and the
 numbers are written to ``OUT/results.json``. Runs one training at a time; ``--quick`` shortens everything.
 
@@ -100,8 +100,7 @@ def _merged(configs: list[Path]) -> dict[str, Any]:
 def run_fit(run_dir: Path, configs: list[Path], manifests: dict[str, Any], seed: int,
             epochs: int | None) -> dict[str, Any]:
     """Train with ``configs`` + an overlay; evaluate the best and last checkpoints on the test manifest."""
-    from kwslab.adapt import evaluate_adapted
-    from kwslab.evaluate import evaluate_keywords
+    from kwslab.evaluate import evaluate_adapted, evaluate_keywords
 
     base = _merged(configs)
     callbacks = []

@@ -171,19 +171,20 @@ def test_adapt_cli_errors_name_what_is_wrong(tiny, tmp_path, capsys):
 
 
 def test_cross_fold_evaluation_never_adapts_on_the_clips_it_scores(tiny, monkeypatch):
-    import kwslab.adapt as adapt
+    import kwslab.evaluate as evaluate
+    from kwslab.data.manifest import read_manifest
 
     data, ckpt = tiny
     calls: list[tuple[object, set[str]]] = []
-    real_adapt = adapt.adapt_model
+    real_adapt = evaluate.adapt_model
 
-    def spy_adapt(model, files, strength=1.0):
+    def spy_adapt(model, files, strength=1.0, **kwargs):
         calls.append((model, set(map(str, files))))
-        return real_adapt(model, files, strength)
+        return real_adapt(model, files, strength, **kwargs)
 
-    monkeypatch.setattr(adapt, "adapt_model", spy_adapt)
-    result = adapt.evaluate_adapted(ckpt, data["test"], folds=3)
-    rows = adapt.read_manifest(data["test"], need_keyword=True)
+    monkeypatch.setattr(evaluate, "adapt_model", spy_adapt)
+    result = evaluate.evaluate_adapted(ckpt, data["test"], folds=3)
+    rows = read_manifest(data["test"], need_keyword=True)
     speakers = {r.speaker for r in rows}
     assert set(result["groups"]) == speakers and len(calls) == 3 * len(speakers)
     assert len({id(model) for model, _ in calls}) == len(calls)  # a fresh copy of the model for every fold
@@ -196,7 +197,7 @@ def test_cross_fold_evaluation_never_adapts_on_the_clips_it_scores(tiny, monkeyp
     assert result["accuracy"] == pytest.approx(evaluate_keywords(ckpt, data["test"])["accuracy"])
     assert 0.0 <= result["adapted_accuracy"] <= 1.0
     with pytest.raises(AdaptationError, match="folds"):
-        adapt.evaluate_adapted(ckpt, data["test"], folds=1)
+        evaluate.evaluate_adapted(ckpt, data["test"], folds=1)
 
 
 def test_evaluate_cli_scores_adaptation_cross_fold_for_an_ensemble(tiny, tmp_path, capsys):
