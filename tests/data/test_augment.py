@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from kwslab.augment import (BackgroundNoise, BandLimit, BandStop, Compose, EQTilt, Gain, GaussianNoise, LowPass,
-                            Reverb, SpecAugment, SpeedPerturb, TimeShift, build_spec_augment, build_waveform_augment)
+                            OnsetCut, Reverb, SpecAugment, SpeedPerturb, TimeShift, build_spec_augment,
+                            build_waveform_augment)
 from kwslab.dsp.features import mel_to_hz
 
 SR = 16000
@@ -39,6 +40,7 @@ ALL_TRANSFORMS = {
     "low_pass": lambda: LowPass(p=1.0),
     "eq_tilt": lambda: EQTilt(p=1.0),
     "band_stop": lambda: BandStop(p=1.0),
+    "onset_cut": lambda: OnsetCut(word_p=1.0, p=1.0),
     "reverb": lambda: Reverb(p=1.0),
 }
 
@@ -303,3 +305,65 @@ def test_spec_augment_options_and_determinism() -> None:
         build_spec_augment({"time_width": -1})
     with pytest.raises(ValueError, match="unknown argument"):
         build_spec_augment({"masks": 2})
+
+
+def words_in_quiet(sr: int = 8000, lengths_ms=(200, 300, 60), gap_ms: int = 150, seed: int = 0) -> tuple:
+    """Tone bursts ("words") of the given lengths between quiet gaps with a faint noise floor (40 dB down)."""
+    rng = np.random.default_rng(seed)
+    pieces, spans, pos = [], [], 0
+    for i, ms in enumerate(lengths_ms):
+        g, n = gap_ms * sr // 1000, ms * sr // 1000
+        pieces += [np.zeros(g), tone(400 + 200 * i, ms / 1000, sr)]
+        spans.append((pos + g, pos + g + n))
+        pos += g + n
+    pieces.append(np.zeros(gap_ms * sr // 1000))
+    y = np.concatenate(pieces)
+    return (y + 0.005 * rng.standard_normal(y.size)).astype(np.float32), spans
+
+
+def loud_runs(y: np.ndarray, sr: int = 8000) -> list[int]:
+    """Lengths in samples of the runs of |y| above the noise floor (the bursts), joined over zero crossings."""
+    loud = np.convolve(np.abs(y) > 0.05, np.ones(sr // 200), mode="same") > 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], loud.astype(np.int8), [0]]))).reshape(-1, 2)
+    return [int(t - s) for s, t in edges]
+
+
+def test_onset_cut_finds_the_words_and_removes_their_beginnings() -> None:
+    y, spans = words_in_quiet()
+    cut = OnsetCut(cut_ms=40.0, word_p=1.0, sample_rate=8000, p=1.0)
+    assert cut.words(y) == [(s, e) for s, e in spans]  # spans fall on 10-ms frames here
+    out = cut(y, np.random.default_rng(0))
+    # 40 ms (320 samples) off the two long words, half of the 60-ms word (it never takes more than half)
+    assert y.size - out.size == 320 + 320 + 240
+    before, after = loud_runs(y), loud_runs(out)
+    assert [b - a for b, a in zip(before, after)] == pytest.approx([320, 320, 240], abs=45)
+    # what is left of each word is its end: the last samples of the first burst are unchanged
+    s, e = spans[0]
+    first_end = out[s + 1600 - 320 - 100: s + 1600 - 320]
+    np.testing.assert_array_equal(first_end, y[e - 100: e])
+    # the word now starts abruptly: its first 10 ms are as loud as the rest of it
+    head = out[s: s + 80]
+    assert power(head) > 0.5 * power(tone(400, 0.2, 8000))
+
+
+def test_onset_cut_word_probability_and_isolated_clips() -> None:
+    y, spans = words_in_quiet(lengths_ms=(200, 200, 200, 200, 200, 200))
+    none = OnsetCut(cut_ms=40.0, word_p=0.0, sample_rate=8000, p=1.0)
+    np.testing.assert_array_equal(none(y, np.random.default_rng(0)), y)
+    half = OnsetCut(cut_ms=40.0, word_p=0.5, sample_rate=8000, p=1.0)
+    removed = [(y.size - half(y, np.random.default_rng(seed)).size) // 320 for seed in range(200)]
+    assert set(removed) <= set(range(7)) and 2.6 < np.mean(removed) < 3.4  # six words, each cut half the time
+    clip = tone(500, 0.3, 8000)  # an isolated word trimmed to its first sample: the onset is sample 0
+    out = OnsetCut(cut_ms=50.0, word_p=1.0, sample_rate=8000, p=1.0)(clip, np.random.default_rng(0))
+    np.testing.assert_array_equal(out, clip[400:])
+    quiet = np.zeros(800, np.float32)  # nothing above the floor: nothing to cut
+    np.testing.assert_array_equal(OnsetCut(word_p=1.0, p=1.0)(quiet, np.random.default_rng(0)), quiet)
+
+
+def test_onset_cut_from_settings_and_bad_values() -> None:
+    chain = build_waveform_augment({"onset_cut": {"cut_ms": [10, 30], "word_p": 1.0, "p": 1.0}}, sample_rate=8000)
+    assert isinstance(chain.transforms[0], OnsetCut) and chain.transforms[0].sample_rate == 8000
+    with pytest.raises(ValueError, match="OnsetCut.word_p"):
+        OnsetCut(word_p=1.5)
+    with pytest.raises(ValueError, match="OnsetCut.cut_ms"):
+        OnsetCut(cut_ms=(-5.0, 10.0))
