@@ -137,3 +137,35 @@ def test_adapt_a_ctc_checkpoint_on_unpadded_utterances_with_a_caution(trained_ct
     assert means and all(not torch.equal(stored["state_dict"][k], source[k]) for k in means)
     assert evaluate_main(["--ckpt", str(out), "--manifest", str(ctc_data["test"]), "--json", "--beam-width", "0"]) == 0
     assert "greedy" in json.loads(capsys.readouterr().out)
+
+
+def test_fsdd_onsets_script_counts_word_errors_per_recording_decade(trained_ctc, ctc_data, tmp_path):
+    from kwslab.data.manifest import read_manifest, write_manifest
+    from kwslab.inference import load_model
+    from kwslab.transcribe import DecoderSettings, decode, posteriors
+    from tests.scripts import load_script
+
+    cli, _ = trained_ctc
+    ckpt = cli.trainer.checkpoint_callback.best_model_path
+    rows = read_manifest(ctc_data["test"], need_transcript=True)
+    manifest = tmp_path / "test.csv"
+    write_manifest(manifest, [{**r.to_dict(), "filename": str(r.path)} for r in rows])
+    # each tiny utterance is one "word" (its letters) from a pretend FSDD recording: even rows 0-9, odd rows 30-39
+    segments = [{"filename": str(r.path), "segments": [{"word": r.transcript, "start": 0.0, "end": 1.0,
+                                                        "source": f"1_amy_{30 * (i % 2) + i}.wav"}]}
+                for i, r in enumerate(rows)]
+    (tmp_path / "segments.jsonl").write_text("".join(json.dumps(s) + "\n" for s in segments))
+    table, confusions = load_script("fsdd_onsets").error_table(ckpt, str(manifest), None, beam_width=8)
+    model = load_model(ckpt)
+    hyps = decode(posteriors(model, [r.path for r in rows]), model.module.vocab, DecoderSettings(8, None))["beam"]
+    expected = {"0-9": [0, 0], "30-39": [0, 0]}
+    for i, (r, h) in enumerate(zip(rows, hyps)):
+        if len(h.split()) == 1:
+            expected["0-9" if i % 2 == 0 else "30-39"][1] += 1
+            expected["0-9" if i % 2 == 0 else "30-39"][0] += h != r.transcript
+    got = {row["indices"]: [row["errors"], row["words"]] for row in table}
+    assert got == {k: v for k, v in expected.items() if v[1]} and sum(v[1] for v in got.values()) >= 6
+    assert sum(n for _, n in confusions) == sum(v[0] for v in got.values())
+    (tmp_path / "segments.jsonl").unlink()
+    with pytest.raises(SystemExit, match="no segments.jsonl"):
+        load_script("fsdd_onsets").error_table(ckpt, str(manifest), None)
