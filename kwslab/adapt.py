@@ -12,7 +12,7 @@ statistics with the trained ones, which was better below about 20 clips.
 Measured on FSDD (docs/results.md, section 6): a keyword model trained on three speakers (plus espeak voices) and
 tested on the fourth went from 87.4% to 91.35% (mean of the four rotations) after adapting to half of the held-out
 speaker's unlabelled clips and testing on the other half; an espeak-only model on real speech from 80.9% to 87.7%.
-It made the CTC recogniser worse (12.1% -> 14.1% WER; 8.8% -> 11.5% for the config with onset cuts): measure
+It made the CTC recogniser worse (12.1% -> 14.1% WER; 8.8% -> 11.5% for a model trained with onset cuts): measure
 before relying on it there.
 
 ``python -m kwslab.evaluate --adapt-folds N`` (:func:`kwslab.evaluate.evaluate_adapted`) measures what adaptation
@@ -202,8 +202,8 @@ def main(argv: list[str] | None = None) -> int:
               "no adaptation and --strength 0.5 was better (docs/results.md section 6)", file=sys.stderr)
     if result["model"] == "ctc":
         print("note: on FSDD connected digits this adaptation made the CTC recogniser worse (WER 12.1% -> 14.1%, "
-              "and 8.8% -> 11.5% with the current config; docs/results.md section 6); compare both checkpoints "
-              "with python -m kwslab.evaluate before using it",
+              "and 8.8% -> 11.5% for a model trained with onset cuts; docs/results.md section 6); compare both "
+              "checkpoints with python -m kwslab.evaluate before using it",
               file=sys.stderr)
     if args.json:
         print(json.dumps(result, indent=2))

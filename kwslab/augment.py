@@ -352,6 +352,10 @@ class OnsetCut(WaveformTransform):
     ``min_gap_ms`` of quiet are one word, and a word's onset is its first frame. A cut never removes more than
     half of its word. The output is shorter than the input by the removed samples. Put it first in the chain,
     before speed changes and noise, so the pauses are still quiet when it looks for them.
+
+    Measured (docs/results.md, section 7): the FSDD connected-digit recogniser with george held out went from 12.1%
+    to 8.6% WER (beam + LM; seed 1: 12.5% to 9.15%) with ``cut_ms=(30, 150), word_p=0.6, p=0.7``. The 1-s keyword
+    classifier did not gain (speaker-disjoint mean 87.4% -> 86.5% with a milder cut).
     """
 
     def __init__(self, cut_ms: float | Sequence[float] = (20.0, 100.0), word_p: float = 0.5,
@@ -474,8 +478,8 @@ def build_waveform_augment(cfg: Mapping[str, Mapping | None] | None, sample_rate
 
     Names are the keys of :data:`WAVEFORM_TRANSFORMS` (``gaussian_noise``, ``background_noise``, ``time_shift``,
     ``speed``, ``gain``, ``band_limit``, ``low_pass``, ``eq_tilt``, ``band_stop``, ``onset_cut``, ``reverb``); values
-    are constructor arguments (``None`` or ``{}`` for the defaults). ``sample_rate`` is filled in for transforms that take it.
-    Returns None for empty/None settings.
+    are constructor arguments (``None`` or ``{}`` for the defaults). ``sample_rate`` is filled in for transforms that
+    take it. Returns None for empty/None settings.
     """
     if not cfg:
         return None
