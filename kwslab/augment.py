@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kwslab.dsp.features import hz_to_mel
+from kwslab.dsp.features import block_power, hz_to_mel
 
 __all__ = [
     "WaveformTransform", "GaussianNoise", "BackgroundNoise", "TimeShift", "SpeedPerturb", "Gain", "BandLimit",
@@ -372,10 +372,10 @@ class OnsetCut(WaveformTransform):
     def words(self, y: np.ndarray) -> list[tuple[int, int]]:
         """``[(start, end), ...]`` sample ranges of the words found in ``y`` (frame resolution: 10 ms)."""
         frame = max(1, self.sample_rate // 100)
-        n = y.size // frame
-        if n == 0:
+        power = block_power(y, frame)
+        if power.size == 0:
             return []
-        e = 10.0 * np.log10(np.mean(np.square(y[: n * frame].reshape(n, frame), dtype=np.float64), axis=1) + 1e-12)
+        e = 10.0 * np.log10(power + 1e-12)
         floor, top = np.percentile(e, 10), np.percentile(e, 95)
         # a clip with no quiet part (top within rise_db of floor) is all word, e.g. a tightly trimmed isolated clip
         loud = e > (max(floor + self.rise_db, top - 50.0) if top - floor >= self.rise_db else top - 50.0)

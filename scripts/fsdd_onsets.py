@@ -25,14 +25,15 @@ from typing import Sequence
 import numpy as np
 
 from kwslab.audio import load_audio
+from kwslab.data.sources.fsdd import parse_fsdd_name
 
 
 def decade(path: str | Path) -> tuple[str, int]:
     """``{digit}_{speaker}_{index}.wav`` -> ``(speaker, first index of its decade)``."""
-    parts = Path(path).stem.split("_")
-    if len(parts) != 3 or not parts[2].isdigit():
+    parsed = parse_fsdd_name(Path(path).name)
+    if parsed is None:
         raise ValueError(f"{path}: not an FSDD file name ({{digit}}_{{speaker}}_{{index}}.wav)")
-    return parts[1], int(parts[2]) // 10 * 10
+    return parsed[1], parsed[2] // 10 * 10
 
 
 def onset_ratio(y: np.ndarray, sample_rate: int, head_ms: float = 20.0) -> float:

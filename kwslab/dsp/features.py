@@ -76,6 +76,14 @@ def frame(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
     return view
 
 
+def block_power(y: np.ndarray, block: int) -> np.ndarray:
+    """Mean square (float64) of each whole, non-overlapping ``block`` of samples of a 1-D signal; a partial block
+    at the end is ignored, so a signal shorter than one block gives an empty array. Used for loudness decisions
+    (silence trimming, word onsets), where 10-ms blocks are enough."""
+    n = len(y) // block
+    return np.mean(np.square(y[: n * block].reshape(n, block), dtype=np.float64), axis=1)
+
+
 def center_pad(y: np.ndarray, n_fft: int, pad_mode: str = "constant") -> np.ndarray:
     """Pad ``n_fft // 2`` samples on both sides, so frame t is centred on sample ``t * hop_length``.
 

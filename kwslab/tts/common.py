@@ -10,6 +10,8 @@ import re
 
 import numpy as np
 
+from kwslab.dsp.features import block_power
+
 _SLUG_BAD = re.compile(r"[^a-z0-9]+")
 
 
@@ -60,10 +62,10 @@ def trim_silence(x: np.ndarray, sample_rate: int, top_db: float = 40.0, pad_s: f
         (m,) view of ``x`` with m <= n; ``x`` itself when it is all silence or shorter than a frame.
     """
     frame = max(1, sample_rate // 100)
-    n_frames = len(x) // frame
-    if n_frames == 0:
+    power = block_power(x, frame)
+    if power.size == 0:
         return x
-    rms = np.sqrt(np.mean(np.square(x[: n_frames * frame].reshape(n_frames, frame), dtype=np.float64), axis=1))
+    rms = np.sqrt(power)
     peak = float(rms.max())
     if peak <= 0.0:
         return x

@@ -175,3 +175,12 @@ def test_pad_or_crop() -> None:
     np.testing.assert_array_equal(F.pad_or_crop(x, 5, 7.0)[:, 4], 7.0)
     with pytest.raises(ValueError, match="num_frames"):
         F.pad_or_crop(x, 0)
+
+
+def test_block_power_is_the_mean_square_of_whole_blocks() -> None:
+    from kwslab.dsp.features import block_power
+
+    y = np.array([1.0, -1.0, 2.0, 2.0, 3.0], dtype=np.float32)  # the trailing 3.0 is a partial block
+    np.testing.assert_array_equal(block_power(y, 2), [1.0, 4.0])
+    assert block_power(y, 2).dtype == np.float64
+    assert block_power(y, 8).size == 0

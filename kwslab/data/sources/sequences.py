@@ -22,6 +22,7 @@ from kwslab.data.manifest import SPLITS, ManifestRow, atomic_write_text, read_ma
 from kwslab.data.sources.common import PrepareResult, count_table, write_splits
 from kwslab.data.sources.noise import NOISE_COLORS, colored_noise, mix_at_snr
 from kwslab.data.sources.split import assign_splits
+from kwslab.dsp.features import block_power
 from kwslab.text import normalize_text
 
 __all__ = ["SequenceResult", "trim_silence", "load_word_clips", "compose_sequences"]
@@ -55,10 +56,9 @@ def trim_silence(x: np.ndarray, sample_rate: int, top_db: float = 40.0, frame_ms
         A view of ``x`` (unchanged when it is all silence or shorter than one frame).
     """
     frame = max(1, int(round(frame_ms * sample_rate / 1000.0)))
-    n_frames = len(x) // frame
-    if n_frames == 0:
+    energy = block_power(x, frame)
+    if energy.size == 0:
         return x
-    energy = np.mean(np.square(x[: n_frames * frame].reshape(n_frames, frame), dtype=np.float64), axis=1)
     peak = float(energy.max())
     if peak <= 0.0:
         return x
