@@ -5,9 +5,9 @@ waveform (or an ``(F, T)`` feature matrix for :class:`SpecAugment`) and ``rng`` 
 ``np.random.Generator``, so the same generator state always gives the same output. A transform never changes its
 input in place. Each call draws ``rng.random()`` first to decide whether to act (``< p``), then its parameters.
 
-Waveform transforms keep the length of ``y`` except :class:`SpeedPerturb` and :class:`OnsetCut` (see there). The
-datasets apply them to training clips only, before feature extraction; :class:`SpecAugment` runs after feature
-extraction.
+Waveform transforms keep the length of ``y`` except :class:`SpeedPerturb`, :class:`TimeStretch` and
+:class:`OnsetCut` (see there). The datasets apply them to training clips only, before feature extraction;
+:class:`SpecAugment` runs after feature extraction.
 
 Build a chain from YAML-like settings with :func:`build_waveform_augment`::
 
@@ -28,8 +28,8 @@ import numpy as np
 from kwslab.dsp.features import block_power, hz_to_mel
 
 __all__ = [
-    "WaveformTransform", "GaussianNoise", "BackgroundNoise", "TimeShift", "SpeedPerturb", "Gain", "BandLimit",
-    "LowPass", "EQTilt", "BandStop", "OnsetCut", "Reverb", "Compose", "SpecAugment", "WAVEFORM_TRANSFORMS",
+    "WaveformTransform", "GaussianNoise", "BackgroundNoise", "TimeShift", "SpeedPerturb", "TimeStretch", "Gain",
+    "BandLimit", "LowPass", "EQTilt", "BandStop", "OnsetCut", "Reverb", "Compose", "SpecAugment", "WAVEFORM_TRANSFORMS",
     "build_waveform_augment", "build_spec_augment",
 ]
 
@@ -210,6 +210,64 @@ class SpeedPerturb(WaveformTransform):
             else:
                 out = np.pad(out, (0, y.size - out.size))
         return out
+
+
+class TimeStretch(WaveformTransform):
+    """Change the tempo and keep the pitch and formants: WSOLA (waveform-similarity overlap-add).
+
+    :class:`SpeedPerturb` resamples, so a faster voice is also a higher one. This transform changes only the
+    duration (a rate drawn uniformly from ``[min_rate, max_rate]``; > 1 is faster, the output has
+    ``round(len(y) / rate)`` samples), so the two together give a voice shift at any tempo. The output is built
+    from ``frame_ms`` Hann-windowed frames overlapping by half (a periodic Hann window at half-frame hops sums to
+    exactly 1). Frame ``k`` is taken from the input near its nominal place, ``k * hop * rate``, shifted by up to
+    ``tolerance_ms`` to the position whose waveform best matches the natural continuation of frame ``k - 1``
+    (highest normalised cross-correlation), so the pitch periods of neighbouring frames line up instead of
+    cancelling. At rate 1 the best match is the nominal place itself and the input comes back unchanged.
+    ``tolerance_ms = 0`` is plain overlap-add (OLA): the tempo changes too, but voiced sounds flutter.
+    """
+
+    def __init__(self, min_rate: float = 0.8, max_rate: float = 1.25, frame_ms: float = 30.0,
+                 tolerance_ms: float = 10.0, sample_rate: int = 16000, p: float = 0.5) -> None:
+        super().__init__(p)
+        self.min_rate, self.max_rate = _pair("TimeStretch.min_rate/max_rate", (min_rate, max_rate), 0.25, 4.0)
+        self.frame_ms = _pair("TimeStretch.frame_ms", frame_ms, 2.0, 200.0)[0]
+        self.tolerance_ms = _pair("TimeStretch.tolerance_ms", tolerance_ms, 0.0, 100.0)[0]
+        if not isinstance(sample_rate, int) or sample_rate <= 0:
+            raise ValueError(f"TimeStretch.sample_rate must be a positive integer, got {sample_rate!r}")
+        self.sample_rate = sample_rate
+
+    def stretch(self, y: np.ndarray, rate: float) -> np.ndarray:
+        """``y`` played at ``rate`` times its tempo (deterministic; :meth:`apply` draws the rate)."""
+        x = np.asarray(y, dtype=np.float64)
+        hop = max(1, int(round(self.frame_ms * self.sample_rate / 2000.0)))
+        n = 2 * hop
+        tol = int(round(self.tolerance_ms * self.sample_rate / 1000.0))
+        out_len = max(1, int(round(x.size / rate)))
+        frames = -(-out_len // hop) + 1
+        # frame k is centred on output sample k * hop and read around input sample k * hop * rate; the padding
+        # lets frames and their search windows run past both ends of the clip
+        starts = np.round(np.arange(frames) * hop * rate).astype(np.int64) + tol  # nominal starts in xp
+        xp = np.zeros(int(starts[-1]) + 2 * tol + 2 * n + hop)
+        xp[hop + tol: hop + tol + x.size] = x
+        window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+        energy = np.concatenate([[0.0], np.cumsum(xp * xp)])
+        buf = np.zeros(frames * hop + n)
+        prev = int(starts[0])
+        buf[:n] += window * xp[prev: prev + n]
+        for k in range(1, frames):
+            lo = int(starts[k]) - tol
+            if tol:
+                target = xp[prev + hop: prev + hop + n]
+                candidates = np.lib.stride_tricks.sliding_window_view(xp[lo: lo + 2 * tol + n], n)
+                norms = np.sqrt(energy[lo + n: lo + n + 2 * tol + 1] - energy[lo: lo + 2 * tol + 1] + 1e-12)
+                prev = lo + int(np.argmax(candidates @ target / norms))
+            else:
+                prev = lo
+            buf[k * hop: k * hop + n] += window * xp[prev: prev + n]
+        return buf[hop: hop + out_len]
+
+    def apply(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return self.stretch(y, _draw(rng, (self.min_rate, self.max_rate)))
 
 
 class Gain(WaveformTransform):
@@ -453,8 +511,8 @@ class Compose:
 
 WAVEFORM_TRANSFORMS: dict[str, type[WaveformTransform]] = {
     "gaussian_noise": GaussianNoise, "background_noise": BackgroundNoise, "time_shift": TimeShift,
-    "speed": SpeedPerturb, "gain": Gain, "band_limit": BandLimit, "low_pass": LowPass, "eq_tilt": EQTilt,
-    "band_stop": BandStop, "onset_cut": OnsetCut, "reverb": Reverb,
+    "speed": SpeedPerturb, "time_stretch": TimeStretch, "gain": Gain, "band_limit": BandLimit, "low_pass": LowPass,
+    "eq_tilt": EQTilt, "band_stop": BandStop, "onset_cut": OnsetCut, "reverb": Reverb,
 }
 
 
@@ -477,9 +535,9 @@ def build_waveform_augment(cfg: Mapping[str, Mapping | None] | None, sample_rate
     """Build a :class:`Compose` from ``{name: {arg: value}}`` settings, applied in the order written.
 
     Names are the keys of :data:`WAVEFORM_TRANSFORMS` (``gaussian_noise``, ``background_noise``, ``time_shift``,
-    ``speed``, ``gain``, ``band_limit``, ``low_pass``, ``eq_tilt``, ``band_stop``, ``onset_cut``, ``reverb``); values
-    are constructor arguments (``None`` or ``{}`` for the defaults). ``sample_rate`` is filled in for transforms that
-    take it. Returns None for empty/None settings.
+    ``speed``, ``time_stretch``, ``gain``, ``band_limit``, ``low_pass``, ``eq_tilt``, ``band_stop``, ``onset_cut``,
+    ``reverb``); values are constructor arguments (``None`` or ``{}`` for the defaults). ``sample_rate`` is filled in
+    for transforms that take it. Returns None for empty/None settings.
     """
     if not cfg:
         return None

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from kwslab.augment import (BackgroundNoise, BandLimit, BandStop, Compose, EQTilt, Gain, GaussianNoise, LowPass,
-                            OnsetCut, Reverb, SpecAugment, SpeedPerturb, TimeShift, build_spec_augment,
+                            OnsetCut, Reverb, SpecAugment, SpeedPerturb, TimeShift, TimeStretch, build_spec_augment,
                             build_waveform_augment)
 from kwslab.dsp.features import mel_to_hz
 
@@ -35,6 +35,7 @@ ALL_TRANSFORMS = {
     "background_noise": lambda: BackgroundNoise([np.random.default_rng(5).standard_normal(3000)], p=1.0),
     "time_shift": lambda: TimeShift(p=1.0),
     "speed": lambda: SpeedPerturb(p=1.0),
+    "time_stretch": lambda: TimeStretch(p=1.0),
     "gain": lambda: Gain(p=1.0),
     "band_limit": lambda: BandLimit(p=1.0),
     "low_pass": lambda: LowPass(p=1.0),
@@ -367,3 +368,47 @@ def test_onset_cut_from_settings_and_bad_values() -> None:
         OnsetCut(word_p=1.5)
     with pytest.raises(ValueError, match="OnsetCut.cut_ms"):
         OnsetCut(cut_ms=(-5.0, 10.0))
+
+
+def _frame_rms(y: np.ndarray, frame: int) -> np.ndarray:
+    return np.sqrt(np.mean(np.square(y[: y.size // frame * frame].reshape(-1, frame), dtype=np.float64), axis=1))
+
+
+def test_time_stretch_changes_the_length_and_keeps_the_pitch() -> None:
+    y = tone(440.0, 1.0)
+    for rate in (0.7, 0.8, 1.25, 1.4):
+        out = TimeStretch(sample_rate=SR).stretch(y, rate)
+        assert out.size == round(y.size / rate)
+        assert _peak_hz(out) == pytest.approx(440.0, abs=2.0)  # SpeedPerturb would give 440 * rate
+        # the similarity search lines up the periods of overlapping frames: a steady tone stays steady
+        rms = _frame_rms(out, SR // 100)[2:-2]
+        assert db((rms.max() / rms.min()) ** 2) < 0.3 and rms.mean() == pytest.approx(0.5 / np.sqrt(2), rel=0.01)
+    # plain overlap-add (no search) lets neighbouring frames partly cancel: the tone flutters
+    ola = _frame_rms(TimeStretch(tolerance_ms=0.0, sample_rate=SR).stretch(y, 0.8), SR // 100)[2:-2]
+    assert db((ola.max() / ola.min()) ** 2) > 1.0
+
+
+def test_time_stretch_rate_one_is_the_identity_and_events_move_in_time() -> None:
+    noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32)
+    np.testing.assert_allclose(TimeStretch(sample_rate=SR).stretch(noise, 1.0), noise, atol=1e-5)
+    # a 200-ms burst at 0.4-0.6 s plays at 0.5-0.75 s when the tempo is 0.8
+    clip = np.zeros(SR, dtype=np.float32)
+    clip[int(0.4 * SR): int(0.6 * SR)] = tone(300.0, 0.2)
+    out = TimeStretch(sample_rate=SR).stretch(clip, 0.8)
+    loud = np.flatnonzero(_frame_rms(out, SR // 100) > 0.1)  # 10-ms frames
+    assert loud[0] == pytest.approx(50, abs=2) and loud[-1] + 1 == pytest.approx(75, abs=2)
+    assert _peak_hz(out) == pytest.approx(300.0, abs=5.0)
+
+
+def test_time_stretch_draws_its_rate_and_checks_settings() -> None:
+    y = speech_like()
+    lengths = {TimeStretch(0.8, 1.25, sample_rate=SR, p=1.0)(y, np.random.default_rng(s)).size for s in range(10)}
+    assert len(lengths) > 5 and min(lengths) >= round(y.size / 1.25) and max(lengths) <= round(y.size / 0.8)
+    chain = build_waveform_augment({"time_stretch": {"min_rate": 0.9, "max_rate": 1.1, "p": 1.0}}, sample_rate=8000)
+    assert isinstance(chain.transforms[0], TimeStretch) and chain.transforms[0].sample_rate == 8000
+    with pytest.raises(ValueError, match="TimeStretch.min_rate/max_rate"):
+        TimeStretch(min_rate=1.2, max_rate=0.9)
+    with pytest.raises(ValueError, match="TimeStretch.frame_ms"):
+        TimeStretch(frame_ms=0.5)
+    with pytest.raises(ValueError, match="TimeStretch.sample_rate"):
+        TimeStretch(sample_rate=0)
