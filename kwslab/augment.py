@@ -184,8 +184,9 @@ class SpeedPerturb(WaveformTransform):
     The factor is drawn uniformly and rounded to a multiple of 1/``resolution``; ``y`` is resampled with
     :func:`kwslab.audio.resample` from ``resolution * factor`` to ``resolution`` "Hz", so a factor of 1.1 plays
     10% faster and 10% higher. The default resolution 50 (steps of 0.02) keeps the rate ratio small, which
-    makes the polyphase resampler about 4x faster than steps of 0.01. Length policy: the output has ``round(len(y) / factor)`` samples unless
-    ``keep_length`` is true, in which case it is centre-cropped or zero-padded at the end back to ``len(y)``.
+    makes the polyphase resampler about 4x faster than steps of 0.01. Length policy: the output has
+    ``round(len(y) / factor)`` samples unless ``keep_length`` is true, in which case it is centre-cropped or
+    zero-padded at the end back to ``len(y)``. To change the tempo alone, see :class:`TimeStretch`.
     """
 
     def __init__(self, min_factor: float = 0.9, max_factor: float = 1.1, resolution: int = 50,
