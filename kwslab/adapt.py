@@ -24,8 +24,12 @@ records what it was adapted on under ``kwslab_adaptation``.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import math
 import sys
+import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -38,7 +42,7 @@ from kwslab.audio import WavError
 from kwslab.checkpoint import CheckpointError, save_checkpoint
 from kwslab.data.manifest import ManifestError, read_manifest
 from kwslab.inference import LoadedModel, load_model
-from kwslab.transcribe import is_ctc
+from kwslab.transcribe import DecoderSettings, add_decoder_arguments, is_ctc, posteriors, settings_from_args
 
 ADAPTATION_KEY = "kwslab_adaptation"
 
@@ -171,12 +175,128 @@ def adapt_checkpoint(ckpt: str | Path, out: str | Path, files: Sequence[str | Pa
     model = load_model(ckpt)
     layers = adapt_model(model, files, strength)
     kind = "ctc" if is_ctc(model) else "keyword"
-    info = {"source": str(ckpt), "model": kind, "clips": len(files), "strength": strength, "batchnorm_layers": layers,
+    info = {"source": str(ckpt), "model": kind, "method": "batchnorm", "clips": len(files), "strength": strength,
+            "batchnorm_layers": layers,
             "files": [str(f) for f in files[:20]] + (["..."] if len(files) > 20 else [])}
     if ADAPTATION_KEY in model.checkpoint:  # adapting an adapted model: keep the chain
         info["previous"] = model.checkpoint[ADAPTATION_KEY]
     save_adapted(model, out, info)
-    return {"out": str(out), **info}
+    return {"out": str(out), **info, "labels": labels}
+
+
+def pseudo_label(model: LoadedModel, files: Sequence[str | Path], settings: DecoderSettings,
+                 min_margin: float = 2.0) -> list[dict]:
+    """Transcribe ``files`` with a CTC model's beam search (+ LM) and mark the confident transcripts.
+
+    Confidence is the margin: the log score of the best transcript minus that of the best *different* transcript in
+    the beam (infinite when the beam holds only one). Returns one dict per file: ``path``, ``text``, ``margin`` and
+    ``kept`` (a non-empty text with ``margin >= min_margin``).
+    """
+    if not is_ctc(model):
+        raise AdaptationError(f"{model.path}: pseudo-labels need a CTC checkpoint")
+    if settings.beam_width < 2:
+        raise AdaptationError("pseudo-labels need --beam-width >= 2 (the margin compares the two best transcripts)")
+    from kwslab.decoding import beam_search_batch
+
+    vocab = model.module.vocab
+    beams = beam_search_batch(posteriors(model, files), vocab, settings.beam_width, n_best=settings.beam_width,
+                              **settings.load(vocab))
+    labels = []
+    for path, beam in zip(files, beams):
+        texts = [(" ".join(t.split()), score) for t, score in beam]
+        text, best = texts[0] if texts else ("", -math.inf)
+        rival = next((score for t, score in texts if t != text), -math.inf)
+        margin = best - rival
+        labels.append({"path": str(path), "text": text, "margin": float(margin),
+                       "kept": bool(text) and margin >= min_margin})
+    return labels
+
+
+def _replay_manifests(model: LoadedModel, replay: Sequence[str] | None) -> list[str]:
+    if replay is None:  # the manifests the checkpoint was trained on
+        train = (model.checkpoint.get("datamodule_hyper_parameters") or {}).get("train_manifest")
+        replay = [train] if isinstance(train, str) else list(train or [])
+    missing = [m for m in replay if not Path(m).is_file()]
+    if missing:
+        raise AdaptationError(f"{missing[0]}: replay manifest not found (the checkpoint's training data by default); "
+                              "pass --replay with the training manifest(s), or --replay none to train on the "
+                              "pseudo-labels alone")
+    return list(replay)
+
+
+def self_train(ckpt: str | Path, out: str | Path, files: Sequence[str | Path], settings: DecoderSettings,
+               replay: Sequence[str] | None = None, epochs: int = 3, lr: float = 5e-4, repeats: int = 4,
+               min_margin: float = 2.0, seed: int = 0) -> dict:
+    """Adapt a CTC checkpoint to unlabelled audio by self-training, and save it to ``out``.
+
+    1. :func:`pseudo_label` transcribes ``files`` (beam + LM as in ``settings``) and keeps the confident ones.
+    2. The model is fine-tuned for ``epochs`` on those clips (each listed ``repeats`` times) mixed with the
+       ``replay`` manifests (default: the checkpoint's own training manifests, so it does not forget them), with the
+       checkpoint's data settings (features, augmentation, SpecAugment, batch size), AdamW (``lr``, weight decay
+       0.01) and a cosine schedule over the epochs.
+
+    Unlike BatchNorm adaptation this changes the weights, so wrong pseudo-labels can be learnt: measure the gain
+    on held-out clips (``scripts/ctc_self_train_fsdd.py`` does it cross-fold on FSDD). Returns what was recorded
+    under ``kwslab_adaptation`` in the checkpoint, plus ``out`` and the pseudo-labels of every file (``labels``).
+    """
+    import lightning as L
+    import torch
+
+    from kwslab.data.datamodules import CTCDataModule
+    from kwslab.data.manifest import write_manifest
+
+    if Path(out).resolve() == Path(ckpt).resolve():
+        raise AdaptationError(f"{out}: --out is the source checkpoint; write the adapted model to a new file")
+    for name, value in (("epochs", epochs), ("repeats", repeats)):
+        if not isinstance(value, int) or value < 1:
+            raise AdaptationError(f"--{name} must be a positive integer, got {value!r}")
+    if not lr > 0:
+        raise AdaptationError(f"--lr must be positive, got {lr!r}")
+    if not files:
+        raise AdaptationError("no audio files to adapt on")
+    model = load_model(ckpt)
+    if not is_ctc(model):
+        raise AdaptationError(f"{ckpt}: self-training is for CTC checkpoints; adapt a keyword model with "
+                              "--method batchnorm")
+    data_hparams = model.checkpoint.get("datamodule_hyper_parameters")
+    if not data_hparams:
+        raise AdaptationError(f"{ckpt}: the checkpoint does not record its data settings "
+                              "(datamodule_hyper_parameters); self-training needs a checkpoint written by "
+                              "python -m kwslab.fit with a CTCDataModule")
+    replay = _replay_manifests(model, replay)
+    labels = pseudo_label(model, files, settings, min_margin)
+    kept = [lab for lab in labels if lab["kept"]]
+    if not kept:
+        raise AdaptationError(f"none of the {len(files)} clips was transcribed with a margin >= {min_margin}; lower "
+                              "--min-margin")
+    allowed = inspect.signature(CTCDataModule).parameters
+    kwargs = {k: v for k, v in data_hparams.items() if k in allowed}
+    module = model.module
+    module.optimizer_factory = partial(torch.optim.AdamW, lr=lr, weight_decay=0.01)
+    module.scheduler_factory = partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=epochs)
+    with tempfile.TemporaryDirectory(prefix="kwslab-selftrain-") as tmp:
+        manifest = Path(tmp) / "pseudo_labels.csv"
+        write_manifest(manifest, [{"filename": lab["path"], "transcript": lab["text"], "split": "train"}
+                                  for lab in kept] * repeats)
+        kwargs.update(train_manifest=[str(manifest), *replay], val_manifest=None, test_manifest=None, cache_dir=None,
+                      seed=seed, prepare=None)
+        data = CTCDataModule(**kwargs)
+        L.seed_everything(seed, verbose=False)
+        trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                            enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+                            gradient_clip_val=5.0, accelerator="auto", devices=1, default_root_dir=tmp)
+        module.train()
+        trainer.fit(module, datamodule=data)
+    module.eval().cpu()
+    info = {"source": str(ckpt), "model": "ctc", "method": "self-train", "clips": len(files), "kept": len(kept),
+            "min_margin": min_margin, "epochs": epochs, "lr": lr, "repeats": repeats, "seed": seed,
+            "replay": replay, "beam_width": settings.beam_width, "lm": settings.lm, "alpha": settings.alpha,
+            "beta": settings.beta,
+            "files": [str(f) for f in files[:20]] + (["..."] if len(files) > 20 else [])}
+    if ADAPTATION_KEY in model.checkpoint:
+        info["previous"] = model.checkpoint[ADAPTATION_KEY]
+    save_adapted(model, out, info)
+    return {"out": str(out), **info, "labels": labels}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,27 +306,56 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="where to write the adapted checkpoint")
     parser.add_argument("--manifest", help="CSV manifest of the unlabelled audio (only its filename column is used)")
     parser.add_argument("paths", nargs="*", help="WAV files or folders (searched recursively for .wav)")
+    parser.add_argument("--method", choices=["auto", "batchnorm", "self-train"], default="auto",
+                        help="auto (default): batchnorm for keyword models, self-train for CTC models")
     parser.add_argument("--strength", type=float, default=1.0,
-                        help="1 (default): use the new statistics; below 1: blend them with the trained ones")
+                        help="batchnorm: 1 (default) uses the new statistics; below 1 blends them with the trained "
+                             "ones")
+    st = parser.add_argument_group("self-training (CTC checkpoints)")
+    st.add_argument("--replay", nargs="+", metavar="MANIFEST",
+                    help="labelled manifests mixed into the fine-tuning (default: the checkpoint's training "
+                         "manifests; 'none': pseudo-labels alone)")
+    st.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (default 3)")
+    st.add_argument("--lr", type=float, default=5e-4, help="AdamW learning rate, cosine schedule (default 5e-4)")
+    st.add_argument("--repeats", type=int, default=4, help="times each pseudo-labelled clip is listed (default 4)")
+    st.add_argument("--min-margin", type=float, default=2.0,
+                    help="keep a clip when its best transcript beats the runner-up by this log score (default 2)")
+    st.add_argument("--seed", type=int, default=0)
+    add_decoder_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print what was done as JSON")
     args = parser.parse_args(argv)
     if not args.manifest and not args.paths:
         parser.error("give the unlabelled audio: --manifest M and/or WAV files or folders")
+    replay = None if args.replay is None else ([] if [r.lower() for r in args.replay] == ["none"] else args.replay)
     try:
-        result = adapt_checkpoint(args.ckpt, args.out, audio_files(args.paths, args.manifest), args.strength)
+        files = audio_files(args.paths, args.manifest)
+        method = args.method
+        if method == "auto":
+            method = "self-train" if is_ctc(load_model(args.ckpt)) else "batchnorm"
+        if method == "self-train":
+            result = self_train(args.ckpt, args.out, files, settings_from_args(args), replay, args.epochs, args.lr,
+                                args.repeats, args.min_margin, args.seed)
+        else:
+            result = adapt_checkpoint(args.ckpt, args.out, files, args.strength)
     except (AdaptationError, CheckpointError, ManifestError, WavError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if result["clips"] < 20 and result["strength"] == 1.0:
+    if method == "batchnorm" and result["clips"] < 20 and result["strength"] == 1.0:
         print(f"note: {result['clips']} clips give noisy statistics; on FSDD, 5 clips at full strength were worse than "
               "no adaptation and --strength 0.5 was better (docs/results.md section 6)", file=sys.stderr)
-    if result["model"] == "ctc":
+    if method == "batchnorm" and result["model"] == "ctc":
         print("note: on FSDD connected digits this adaptation made the CTC recogniser worse (WER 12.1% -> 14.1%, "
-              "and 8.8% -> 11.5% for a model trained with onset cuts; docs/results.md section 6); compare both "
-              "checkpoints with python -m kwslab.evaluate before using it",
-              file=sys.stderr)
+              "and 8.8% -> 11.5% for a model trained with onset cuts; docs/results.md section 6); self-training "
+              "(--method self-train) helps instead. Compare both checkpoints with python -m kwslab.evaluate "
+              "before using it", file=sys.stderr)
+    result.pop("labels", None)
     if args.json:
         print(json.dumps(result, indent=2))
+    elif method == "self-train":
+        print(f"self-trained {args.ckpt} on {result['kept']} of {result['clips']} clips (pseudo-labels with a margin "
+              f">= {result['min_margin']}; {result['epochs']} epochs with {len(result['replay'])} replay manifest(s)); "
+              f"wrote {result['out']}\nevaluate it: python -m kwslab.evaluate --ckpt {result['out']} "
+              "--manifest LABELLED.csv")
     else:
         print(f"adapted {result['batchnorm_layers']} BatchNorm layers of {args.ckpt} to {result['clips']} clips "
               f"(strength {result['strength']}); wrote {result['out']}\n"

@@ -17,7 +17,6 @@ are then compared position by position), plus the most frequent confusions.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -61,38 +60,29 @@ def error_table(ckpt: str, manifest: str, lm: str | None, beam_width: int = 16, 
                 beta: float = 0.0) -> tuple[list[dict[str, object]], list[tuple[tuple[str, str], int]]]:
     """Word error rate per (speaker, decade) of the source recordings of a composed-sequence manifest."""
     from kwslab.data.manifest import read_manifest
+    from kwslab.data.sources.sequences import read_segments, word_errors_by_source
     from kwslab.inference import load_model
     from kwslab.transcribe import DecoderSettings, decode, posteriors
 
-    segments_file = Path(manifest).parent / "segments.jsonl"
-    if not segments_file.is_file():
-        raise SystemExit(f"--manifest {manifest}: no segments.jsonl beside it (written by prepare_ctc_fsdd.py)")
-    segments = {}
-    for line in segments_file.read_text().splitlines():
-        item = json.loads(line)
-        segments[item["filename"]] = item["segments"]
+    try:
+        segments = read_segments(manifest)
+    except ValueError as exc:
+        raise SystemExit(f"--manifest {exc}") from None
     model = load_model(ckpt)
     rows = read_manifest(manifest, need_transcript=True, vocab=model.module.vocab)
-    missing = [r.filename for r in rows if r.filename not in segments]
+    missing = [r.filename for r in rows if r.path.resolve() not in segments]
     if missing:
-        raise SystemExit(f"{segments_file}: no segments for {missing[0]} (and {len(missing) - 1} more rows)")
+        raise SystemExit(f"{manifest}: no segments for {missing[0]} (and {len(missing) - 1} more rows)")
     hyps = decode(posteriors(model, [r.path for r in rows]), model.module.vocab,
                   DecoderSettings(beam_width, lm, alpha, beta))["beam"]
+    per_source, confusions, _ = word_errors_by_source([r.path for r in rows], hyps, segments)
     counts: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
-    confusions: Counter = Counter()
-    for row, hyp in zip(rows, hyps):
-        words, segs = hyp.split(), segments[row.filename]
-        if len(words) != len(segs):
-            continue
-        for word, seg in zip(words, segs):
-            key = decade(seg["source"])
-            counts[key][1] += 1
-            if word != seg["word"]:
-                counts[key][0] += 1
-                confusions[(seg["word"], word)] += 1
+    for source, (errors, words) in per_source.items():
+        counts[decade(source)][0] += errors
+        counts[decade(source)][1] += words
     table = [{"speaker": spk, "indices": f"{d}-{d + 9}", "words": n, "errors": e,
               "word_error_pct": round(100.0 * e / n, 1)} for (spk, d), (e, n) in sorted(counts.items())]
-    return table, confusions.most_common(8)
+    return table, Counter(confusions).most_common(8)
 
 
 def print_table(rows: Sequence[dict[str, object]]) -> None:

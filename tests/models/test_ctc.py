@@ -125,11 +125,12 @@ def test_adapt_a_ctc_checkpoint_on_unpadded_utterances_with_a_caution(trained_ct
     cli, _ = trained_ctc
     ckpt = cli.trainer.checkpoint_callback.best_model_path
     out = tmp_path / "adapted.ckpt"
-    assert adapt_main(["--ckpt", ckpt, "--out", str(out), "--manifest", str(ctc_data["test"]), "--json"]) == 0
+    assert adapt_main(["--ckpt", ckpt, "--out", str(out), "--manifest", str(ctc_data["test"]), "--json",
+                       "--method", "batchnorm"]) == 0
     captured = capsys.readouterr()
-    assert "made the CTC recogniser worse" in captured.err
+    assert "made the CTC recogniser worse" in captured.err and "--method self-train" in captured.err
     report = json.loads(captured.out)
-    assert report["model"] == "ctc" and report["batchnorm_layers"] >= 1
+    assert report["model"] == "ctc" and report["method"] == "batchnorm" and report["batchnorm_layers"] >= 1
     stored = torch.load(out, map_location="cpu", weights_only=True)
     assert stored[ADAPTATION_KEY]["clips"] == report["clips"]
     source = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
@@ -137,6 +138,116 @@ def test_adapt_a_ctc_checkpoint_on_unpadded_utterances_with_a_caution(trained_ct
     assert means and all(not torch.equal(stored["state_dict"][k], source[k]) for k in means)
     assert evaluate_main(["--ckpt", str(out), "--manifest", str(ctc_data["test"]), "--json", "--beam-width", "0"]) == 0
     assert "greedy" in json.loads(capsys.readouterr().out)
+
+
+def _error_rates(ckpt, manifest, capsys) -> dict:
+    from kwslab.evaluate import main as evaluate_main
+
+    capsys.readouterr()
+    assert evaluate_main(["--ckpt", str(ckpt), "--manifest", str(manifest), "--json", "--beam-width", "8"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_self_training_adapts_a_ctc_model_to_an_unseen_voice(trained_ctc, tmp_path, capsys):
+    """Tones 30% higher than in training: self-training on 20 unlabelled clips fixes the other 20."""
+    from kwslab.adapt import ADAPTATION_KEY
+    from kwslab.adapt import main as adapt_main
+    from kwslab.data.manifest import read_manifest, write_manifest
+
+    cli, _ = trained_ctc
+    ckpt = cli.trainer.checkpoint_callback.best_model_path
+    rows = read_manifest(make_tiny_ctc_dataset(tmp_path / "voice", {"test": 40}, seed=1, pitch=1.3)["test"],
+                         need_transcript=True)
+    adapt_on, held_out = tmp_path / "adapt.csv", tmp_path / "held_out.csv"
+    write_manifest(adapt_on, [{**r.to_dict(), "filename": str(r.path), "transcript": ""} for r in rows[:20]])
+    write_manifest(held_out, [{**r.to_dict(), "filename": str(r.path)} for r in rows[20:]])
+    before = _error_rates(ckpt, held_out, capsys)
+    out = tmp_path / "self_trained.ckpt"
+    assert adapt_main(["--ckpt", ckpt, "--out", str(out), "--manifest", str(adapt_on), "--beam-width", "8",
+                       "--min-margin", "0", "--lr", "0.005", "--json"]) == 0  # auto: self-training for CTC
+    report = json.loads(capsys.readouterr().out)
+    after = _error_rates(out, held_out, capsys)
+    assert before["greedy"]["cer"] > 0.2 and after["greedy"]["cer"] < before["greedy"]["cer"] / 2, (before, after)
+    assert after["beam"]["cer"] <= before["beam"]["cer"]
+    assert report["method"] == "self-train" and report["clips"] == 20 and report["kept"] == 20
+    assert report["replay"] == [str(Path(cli.datamodule.hparams["train_manifest"]))]  # the checkpoint's own data
+    stored = torch.load(out, map_location="cpu", weights_only=True)
+    assert stored[ADAPTATION_KEY]["epochs"] == 3 and stored[ADAPTATION_KEY]["kept"] == 20
+    source = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    assert any(not torch.equal(stored["state_dict"][k], v) for k, v in source.items())
+    assert not list(tmp_path.glob("*.tmp*")) and not list(Path(ckpt).parent.glob("*.tmp*"))
+
+
+def test_pseudo_labels_and_self_training_errors(trained_ctc, ctc_data, tmp_path, capsys):
+    from kwslab.adapt import AdaptationError, pseudo_label, self_train
+    from kwslab.adapt import main as adapt_main
+    from kwslab.data.manifest import read_manifest
+    from kwslab.inference import load_model
+    from kwslab.transcribe import DecoderSettings, decode, posteriors
+
+    cli, _ = trained_ctc
+    ckpt = cli.trainer.checkpoint_callback.best_model_path
+    files = [r.path for r in read_manifest(ctc_data["test"], need_transcript=True)]
+    model = load_model(ckpt)
+    labels = pseudo_label(model, files, DecoderSettings(8, None), min_margin=1.0)
+    beam = decode(posteriors(model, files), model.module.vocab, DecoderSettings(8, None))["beam"]
+    assert [lab["text"] for lab in labels] == beam and [lab["path"] for lab in labels] == [str(f) for f in files]
+    assert all(lab["margin"] > 0 for lab in labels)
+    assert [lab["kept"] for lab in labels] == [bool(lab["text"]) and lab["margin"] >= 1.0 for lab in labels]
+    with pytest.raises(AdaptationError, match="beam-width >= 2"):
+        pseudo_label(model, files, DecoderSettings(1, None))
+    with pytest.raises(AdaptationError, match="lower --min-margin"):
+        self_train(ckpt, tmp_path / "a.ckpt", files, DecoderSettings(8, None), min_margin=float("inf"))
+    with pytest.raises(AdaptationError, match="missing.csv: replay manifest not found.*--replay none"):
+        self_train(ckpt, tmp_path / "a.ckpt", files, DecoderSettings(8, None), replay=[str(tmp_path / "missing.csv")])
+    with pytest.raises(AdaptationError, match="--out is the source checkpoint"):
+        self_train(ckpt, ckpt, files, DecoderSettings(8, None))
+    with pytest.raises(AdaptationError, match="--epochs must be a positive integer"):
+        self_train(ckpt, tmp_path / "a.ckpt", files, DecoderSettings(8, None), epochs=0)
+    assert adapt_main(["--ckpt", ckpt, "--out", str(tmp_path / "b.ckpt"), "--method", "self-train", "--min-margin",
+                       "inf", str(files[0])]) == 2
+    assert "lower --min-margin" in capsys.readouterr().err
+    assert not (tmp_path / "a.ckpt").exists() and not (tmp_path / "b.ckpt").exists()
+
+
+def test_cross_fold_self_training_script_never_scores_a_word_with_a_model_adapted_on_its_recording(
+        trained_ctc, tmp_path, capsys):
+    from kwslab.data.manifest import read_manifest
+    from kwslab.transcribe import DecoderSettings
+    from tests.scripts import load_script
+
+    cli, _ = trained_ctc
+    ckpt = cli.trainer.checkpoint_callback.best_model_path
+    manifest = make_tiny_ctc_dataset(tmp_path, {"test": 40}, seed=1, pitch=1.3)["test"]
+    rows = read_manifest(manifest, need_transcript=True)
+    # each utterance is one "word" whose source recording is the utterance itself
+    (tmp_path / "segments.jsonl").write_text("".join(
+        json.dumps({"filename": str(r.path), "segments": [{"word": r.transcript, "start": 0.0, "end": 1.0,
+                                                           "source": str(r.path)}]}) + "\n" for r in rows))
+    script = load_script("ctc_self_train_fsdd")
+    trained_on = []
+    real_self_train = script.self_train
+
+    def spy(ckpt_path, out, files, *args, **kwargs):
+        trained_on.append({str(f) for f in files})
+        return real_self_train(ckpt_path, out, files, *args, **kwargs)
+
+    script.self_train = spy
+    report = script.cross_fold(ckpt, str(manifest), DecoderSettings(8, None), tmp_path / "folds", folds=2,
+                               min_margin=0.0, lr=0.005)
+    assert len(trained_on) == 2 and trained_on[0].isdisjoint(trained_on[1])
+    assert trained_on[0] | trained_on[1] == {str(r.path) for r in rows}
+    scored = set(report["adapted"])
+    for k, fold in enumerate(report["folds"]):
+        held = {src for src in scored if src not in trained_on[k]}
+        assert fold["words"] == sum(report["adapted"][src][1] for src in held) > 0
+        assert fold["adaptation_clips"] == len(trained_on[k]) and fold["pseudo_label_accuracy_pct"] is None
+    assert scored <= {str(r.path) for r in rows} and len(scored) >= 30
+    base = sum(e for e, _ in report["base"].values()) / sum(n for _, n in report["base"].values())
+    adapted = sum(e for e, _ in report["adapted"].values()) / sum(n for _, n in report["adapted"].values())
+    assert adapted < base, (base, adapted)
+    assert script.main(["--ckpt", ckpt, "--manifest", str(tmp_path / "missing" / "test.csv")]) == 2
+    assert "error:" in capsys.readouterr().err
 
 
 def test_fsdd_onsets_script_counts_word_errors_per_recording_decade(trained_ctc, ctc_data, tmp_path):

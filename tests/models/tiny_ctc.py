@@ -14,19 +14,21 @@ TONES = {"a": 500.0, "b": 1200.0, "c": 2500.0}
 CHARS = "abc"
 
 
-def spell(text: str, rng: np.random.Generator) -> np.ndarray:
-    """Tone bursts (90-130 ms) for each letter, separated and surrounded by 40-80 ms of quiet noise."""
+def spell(text: str, rng: np.random.Generator, pitch: float = 1.0) -> np.ndarray:
+    """Tone bursts (90-130 ms) for each letter, separated and surrounded by 40-80 ms of quiet noise. ``pitch``
+    multiplies every tone's frequency (a "speaker" the model was not trained on)."""
     parts = []
     for ch in text:
         parts.append(0.003 * rng.standard_normal(int(rng.uniform(0.04, 0.08) * SR)))
         n = int(rng.uniform(0.09, 0.13) * SR)
         t = np.arange(n) / SR
-        parts.append(rng.uniform(0.2, 0.5) * np.hanning(n) * np.sin(2 * np.pi * TONES[ch] * t))
+        parts.append(rng.uniform(0.2, 0.5) * np.hanning(n) * np.sin(2 * np.pi * pitch * TONES[ch] * t))
     parts.append(0.003 * rng.standard_normal(int(0.06 * SR)))
     return np.concatenate(parts).astype(np.float32)
 
 
-def make_tiny_ctc_dataset(root: Path, counts: dict[str, int] | None = None, seed: int = 0) -> dict[str, Path]:
+def make_tiny_ctc_dataset(root: Path, counts: dict[str, int] | None = None, seed: int = 0,
+                          pitch: float = 1.0) -> dict[str, Path]:
     """Write spelled strings of 2-4 letters with train/val/test manifests; returns the manifest paths."""
     counts = counts or {"train": 48, "val": 8, "test": 8}
     rng = np.random.default_rng(seed)
@@ -36,7 +38,7 @@ def make_tiny_ctc_dataset(root: Path, counts: dict[str, int] | None = None, seed
         for i in range(n):
             text = "".join(rng.choice(list(CHARS), size=rng.integers(2, 5)))
             path = root / "wav" / split / f"{i:03d}_{text}.wav"
-            write_wav(path, spell(text, rng), SR)
+            write_wav(path, spell(text, rng, pitch), SR)
             rows.append({"filename": str(path), "transcript": text, "speaker": f"s{i % 2}", "split": split})
         paths[split] = root / f"{split}.csv"
         write_manifest(paths[split], rows)

@@ -25,7 +25,8 @@ from kwslab.data.sources.split import assign_splits
 from kwslab.dsp.features import block_power
 from kwslab.text import normalize_text
 
-__all__ = ["SequenceResult", "trim_silence", "load_word_clips", "compose_sequences"]
+__all__ = ["SequenceResult", "trim_silence", "load_word_clips", "compose_sequences", "read_segments",
+           "word_errors_by_source"]
 
 
 @dataclass
@@ -276,3 +277,58 @@ def compose_sequences(
     atomic_write_text(out / "segments.jsonl", "\n".join(lines) + ("\n" if lines else ""))
     result.notes.append(f"{len(result.rows)} utterances at {sr} Hz; word timings in {out / 'segments.jsonl'}")
     return result
+
+
+def read_segments(manifest: str | os.PathLike[str]) -> dict[Path, list[dict[str, object]]]:
+    """The word segments of a composed manifest's utterances, from the ``segments.jsonl`` beside it.
+
+    Returns ``{absolute utterance path: [{"word", "start", "end", "source"}, ...]}``. Raises ValueError naming the
+    file when there is no ``segments.jsonl`` (only :func:`compose_sequences` writes one) or a line is malformed.
+    """
+    folder = Path(manifest).parent
+    path = folder / "segments.jsonl"
+    if not path.is_file():
+        raise ValueError(f"{manifest}: no segments.jsonl beside it (written when the utterances were composed, e.g. "
+                         "by python -m kwslab.prepare sequences or scripts/prepare_ctc_fsdd.py)")
+    out: dict[Path, list[dict[str, object]]] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            out[(folder / item["filename"]).resolve()] = list(item["segments"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}, line {number}: not a segments record ({exc}); rebuild the data") from None
+    return out
+
+
+def word_errors_by_source(utterances: Sequence[str | os.PathLike[str]], hypotheses: Sequence[str],
+                          segments: dict[Path, list[dict[str, object]]]
+                          ) -> tuple[dict[str, list[int]], dict[tuple[str, str], int], int]:
+    """Attribute the word errors of composed utterances to the clips their words came from.
+
+    A hypothesis with as many words as the utterance's segments is compared position by position; others are
+    skipped (counted in the third return value), since their words cannot be matched to clips. Returns
+    ``({source clip: [errors, words]}, {(reference, hypothesis): count}, skipped)``. Raises ValueError when an
+    utterance has no segments.
+    """
+    per_source: dict[str, list[int]] = {}
+    confusions: dict[tuple[str, str], int] = {}
+    skipped = 0
+    for utterance, hyp in zip(utterances, hypotheses, strict=True):
+        segs = segments.get(Path(utterance).resolve())
+        if segs is None:
+            raise ValueError(f"{utterance}: no word segments for this utterance in segments.jsonl")
+        words = hyp.split()
+        if len(words) != len(segs):
+            skipped += 1
+            continue
+        for word, seg in zip(words, segs):
+            count = per_source.setdefault(str(seg["source"]), [0, 0])
+            count[1] += 1
+            if word != seg["word"]:
+                count[0] += 1
+                key = (str(seg["word"]), word)
+                confusions[key] = confusions.get(key, 0) + 1
+    return per_source, confusions, skipped
+
