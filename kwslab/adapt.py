@@ -1,22 +1,31 @@
 """``python -m kwslab.adapt --ckpt C --out A (--manifest M | FILE_OR_DIR ...)``: unsupervised adaptation of a trained
 model to a new speaker, microphone or domain from unlabelled audio (no transcripts, no keywords).
 
-Every BatchNorm layer normalises with statistics (mean and variance per channel) gathered on the training data.
-When the audio comes from a voice or channel the training data never had, those statistics are off and the layers
-after them see shifted inputs. Adaptation re-estimates them on the new audio (AdaBN, Li et al. 2016): layer by layer
-in forward order, each layer's statistics are measured on its inputs as they are once the layers before it have been
-adapted, exactly (sums over every frame, not a running average of batch statistics). Weights are not touched, so a
-wrong label cannot be learnt. On FSDD 25 clips gave most of the gain; ``--strength`` below 1 blends the new
-statistics with the trained ones, which was better below about 20 clips.
+Two methods (``--method``; ``auto``, the default, picks batchnorm for keyword models and self-train for CTC models):
 
-Measured on FSDD (docs/results.md, section 6): a keyword model trained on three speakers (plus espeak voices) and
-tested on the fourth went from 87.4% to 91.35% (mean of the four rotations) after adapting to half of the held-out
-speaker's unlabelled clips and testing on the other half; an espeak-only model on real speech from 80.9% to 87.7%.
-It made the CTC recogniser worse (12.1% -> 14.1% WER; 8.8% -> 11.5% for a model trained with onset cuts): measure
-before relying on it there.
+**batchnorm** (AdaBN, Li et al. 2016). Every BatchNorm layer normalises with statistics (mean and variance per
+channel) gathered on the training data. When the audio comes from a voice or channel the training data never had,
+those statistics are off and the layers after them see shifted inputs. Adaptation re-estimates them on the new
+audio: layer by layer in forward order, each layer's statistics are measured on its inputs as they are once the
+layers before it have been adapted, exactly (sums over every frame, not a running average of batch statistics).
+Weights are not touched, so a wrong label cannot be learnt. On FSDD 25 clips gave most of the gain; ``--strength``
+below 1 blends the new statistics with the trained ones, which was better below about 20 clips.
 
-``python -m kwslab.evaluate --adapt-folds N`` (:func:`kwslab.evaluate.evaluate_adapted`) measures what adaptation
-gains without ever scoring a clip with a model adapted on it.
+**self-train** (CTC checkpoints, :func:`self_train`). The model transcribes the new audio with beam search (+ LM),
+keeps the non-empty transcripts (optionally only those whose best hypothesis beats the runner-up by
+``--min-margin``), and is fine-tuned for a few epochs on them mixed with its own training data (replayed so it does
+not forget), with the augmentation it was trained with. The weights change, so wrong pseudo-labels can be learnt
+too; what it gains must be measured on clips it did not adapt on.
+
+Measured on FSDD (docs/results.md, sections 6 and 7): a keyword model trained on three speakers (plus espeak
+voices) and tested on the fourth went from 87.4% to 91.35% (mean of the four rotations) after BatchNorm adaptation
+to half of the held-out speaker's unlabelled clips and testing on the other half; an espeak-only model on real
+speech from 80.9% to 87.7%. BatchNorm adaptation made the CTC recogniser worse (12.1% -> 14.1% WER; 8.8% -> 11.5%
+for a model trained with onset cuts); self-training improves it (``scripts/ctc_self_train_fsdd.py``, cross-fold by
+source recording; figures in the README).
+
+``python -m kwslab.evaluate --adapt-folds N`` (:func:`kwslab.evaluate.evaluate_adapted`) measures what BatchNorm
+adaptation gains without ever scoring a clip with a model adapted on it.
 
 The adapted checkpoint works everywhere a checkpoint does (``evaluate``, ``predict``, streaming, ONNX export); it
 records what it was adapted on under ``kwslab_adaptation``.
@@ -181,11 +190,11 @@ def adapt_checkpoint(ckpt: str | Path, out: str | Path, files: Sequence[str | Pa
     if ADAPTATION_KEY in model.checkpoint:  # adapting an adapted model: keep the chain
         info["previous"] = model.checkpoint[ADAPTATION_KEY]
     save_adapted(model, out, info)
-    return {"out": str(out), **info, "labels": labels}
+    return {"out": str(out), **info}
 
 
 def pseudo_label(model: LoadedModel, files: Sequence[str | Path], settings: DecoderSettings,
-                 min_margin: float = 2.0) -> list[dict]:
+                 min_margin: float = 0.0) -> list[dict]:
     """Transcribe ``files`` with a CTC model's beam search (+ LM) and mark the confident transcripts.
 
     Confidence is the margin: the log score of the best transcript minus that of the best *different* transcript in
@@ -226,7 +235,7 @@ def _replay_manifests(model: LoadedModel, replay: Sequence[str] | None) -> list[
 
 def self_train(ckpt: str | Path, out: str | Path, files: Sequence[str | Path], settings: DecoderSettings,
                replay: Sequence[str] | None = None, epochs: int = 3, lr: float = 5e-4, repeats: int = 4,
-               min_margin: float = 2.0, seed: int = 0) -> dict:
+               min_margin: float = 0.0, seed: int = 0) -> dict:
     """Adapt a CTC checkpoint to unlabelled audio by self-training, and save it to ``out``.
 
     1. :func:`pseudo_label` transcribes ``files`` (beam + LM as in ``settings``) and keeps the confident ones.
@@ -267,8 +276,8 @@ def self_train(ckpt: str | Path, out: str | Path, files: Sequence[str | Path], s
     labels = pseudo_label(model, files, settings, min_margin)
     kept = [lab for lab in labels if lab["kept"]]
     if not kept:
-        raise AdaptationError(f"none of the {len(files)} clips was transcribed with a margin >= {min_margin}; lower "
-                              "--min-margin")
+        raise AdaptationError(f"none of the {len(files)} clips got a non-empty transcript with a margin >= "
+                              f"{min_margin}; check the audio, or lower --min-margin")
     allowed = inspect.signature(CTCDataModule).parameters
     kwargs = {k: v for k, v in data_hparams.items() if k in allowed}
     module = model.module
@@ -318,8 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (default 3)")
     st.add_argument("--lr", type=float, default=5e-4, help="AdamW learning rate, cosine schedule (default 5e-4)")
     st.add_argument("--repeats", type=int, default=4, help="times each pseudo-labelled clip is listed (default 4)")
-    st.add_argument("--min-margin", type=float, default=2.0,
-                    help="keep a clip when its best transcript beats the runner-up by this log score (default 2)")
+    st.add_argument("--min-margin", type=float, default=0.0,
+                    help="keep a clip only when its best transcript beats the runner-up by this log score (default "
+                         "0: every non-empty transcript; on FSDD keeping all was better than a margin of 2)")
     st.add_argument("--seed", type=int, default=0)
     add_decoder_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print what was done as JSON")

@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--repeats", type=int, default=4)
-    parser.add_argument("--min-margin", type=float, default=2.0)
+    parser.add_argument("--min-margin", type=float, default=0.0)
     parser.add_argument("--out-dir", default="runs/self_train", help="where the fold checkpoints go")
     args = parser.parse_args(argv)
     if args.folds < 2:
