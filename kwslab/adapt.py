@@ -235,7 +235,7 @@ def _replay_manifests(model: LoadedModel, replay: Sequence[str] | None) -> list[
 
 def self_train(ckpt: str | Path, out: str | Path, files: Sequence[str | Path], settings: DecoderSettings,
                replay: Sequence[str] | None = None, epochs: int = 3, lr: float = 5e-4, repeats: int = 4,
-               min_margin: float = 0.0, seed: int = 0) -> dict:
+               min_margin: float = 0.0, seed: int = 0, rounds: int = 1) -> dict:
     """Adapt a CTC checkpoint to unlabelled audio by self-training, and save it to ``out``.
 
     1. :func:`pseudo_label` transcribes ``files`` (beam + LM as in ``settings``) and keeps the confident ones.
@@ -243,10 +243,13 @@ def self_train(ckpt: str | Path, out: str | Path, files: Sequence[str | Path], s
        ``replay`` manifests (default: the checkpoint's own training manifests, so it does not forget them), with the
        checkpoint's data settings (features, augmentation, SpecAugment, batch size), AdamW (``lr``, weight decay
        0.01) and a cosine schedule over the epochs.
+    3. With ``rounds`` > 1, the fine-tuned model transcribes the files again and is fine-tuned once more on its
+       new pseudo-labels (fresh optimizer and schedule each round).
 
     Unlike BatchNorm adaptation this changes the weights, so wrong pseudo-labels can be learnt: measure the gain
     on held-out clips (``scripts/ctc_self_train_fsdd.py`` does it cross-fold on FSDD). Returns what was recorded
-    under ``kwslab_adaptation`` in the checkpoint, plus ``out`` and the pseudo-labels of every file (``labels``).
+    under ``kwslab_adaptation`` in the checkpoint, plus ``out`` and the last round's pseudo-labels of every file
+    (``labels``).
     """
     import lightning as L
     import torch
@@ -256,7 +259,7 @@ def self_train(ckpt: str | Path, out: str | Path, files: Sequence[str | Path], s
 
     if Path(out).resolve() == Path(ckpt).resolve():
         raise AdaptationError(f"{out}: --out is the source checkpoint; write the adapted model to a new file")
-    for name, value in (("epochs", epochs), ("repeats", repeats)):
+    for name, value in (("epochs", epochs), ("repeats", repeats), ("rounds", rounds)):
         if not isinstance(value, int) or value < 1:
             raise AdaptationError(f"--{name} must be a positive integer, got {value!r}")
     if not lr > 0:
@@ -273,34 +276,39 @@ def self_train(ckpt: str | Path, out: str | Path, files: Sequence[str | Path], s
                               "(datamodule_hyper_parameters); self-training needs a checkpoint written by "
                               "python -m kwslab.fit with a CTCDataModule")
     replay = _replay_manifests(model, replay)
-    labels = pseudo_label(model, files, settings, min_margin)
-    kept = [lab for lab in labels if lab["kept"]]
-    if not kept:
-        raise AdaptationError(f"none of the {len(files)} clips got a non-empty transcript with a margin >= "
-                              f"{min_margin}; check the audio, or lower --min-margin")
     allowed = inspect.signature(CTCDataModule).parameters
     kwargs = {k: v for k, v in data_hparams.items() if k in allowed}
     module = model.module
     module.optimizer_factory = partial(torch.optim.AdamW, lr=lr, weight_decay=0.01)
     module.scheduler_factory = partial(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=epochs)
-    with tempfile.TemporaryDirectory(prefix="kwslab-selftrain-") as tmp:
-        manifest = Path(tmp) / "pseudo_labels.csv"
-        write_manifest(manifest, [{"filename": lab["path"], "transcript": lab["text"], "split": "train"}
-                                  for lab in kept] * repeats)
-        kwargs.update(train_manifest=[str(manifest), *replay], val_manifest=None, test_manifest=None, cache_dir=None,
-                      seed=seed, prepare=None)
-        data = CTCDataModule(**kwargs)
-        L.seed_everything(seed, verbose=False)
-        trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                            enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-                            gradient_clip_val=5.0, accelerator="auto", devices=1, default_root_dir=tmp)
-        module.train()
-        trainer.fit(module, datamodule=data)
+    kept_per_round = []
+    for round_ in range(rounds):
+        module.eval()
+        labels = pseudo_label(model, files, settings, min_margin)
+        kept = [lab for lab in labels if lab["kept"]]
+        if not kept:
+            raise AdaptationError(f"none of the {len(files)} clips got a non-empty transcript with a margin >= "
+                                  f"{min_margin}; check the audio, or lower --min-margin")
+        kept_per_round.append(len(kept))
+        with tempfile.TemporaryDirectory(prefix="kwslab-selftrain-") as tmp:
+            manifest = Path(tmp) / "pseudo_labels.csv"
+            write_manifest(manifest, [{"filename": lab["path"], "transcript": lab["text"], "split": "train"}
+                                      for lab in kept] * repeats)
+            kwargs.update(train_manifest=[str(manifest), *replay], val_manifest=None, test_manifest=None,
+                          cache_dir=None, seed=seed + round_, prepare=None)
+            data = CTCDataModule(**kwargs)
+            L.seed_everything(seed + round_, verbose=False)
+            trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False,
+                                enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                                limit_val_batches=0, gradient_clip_val=5.0, accelerator="auto", devices=1,
+                                default_root_dir=tmp)
+            module.train()
+            trainer.fit(module, datamodule=data)
     module.eval().cpu()
     info = {"source": str(ckpt), "model": "ctc", "method": "self-train", "clips": len(files), "kept": len(kept),
-            "min_margin": min_margin, "epochs": epochs, "lr": lr, "repeats": repeats, "seed": seed,
-            "replay": replay, "beam_width": settings.beam_width, "lm": settings.lm, "alpha": settings.alpha,
-            "beta": settings.beta,
+            "rounds": rounds, "kept_per_round": kept_per_round, "min_margin": min_margin, "epochs": epochs,
+            "lr": lr, "repeats": repeats, "seed": seed, "replay": replay, "beam_width": settings.beam_width,
+            "lm": settings.lm, "alpha": settings.alpha, "beta": settings.beta,
             "files": [str(f) for f in files[:20]] + (["..."] if len(files) > 20 else [])}
     if ADAPTATION_KEY in model.checkpoint:
         info["previous"] = model.checkpoint[ADAPTATION_KEY]
@@ -330,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--min-margin", type=float, default=0.0,
                     help="keep a clip only when its best transcript beats the runner-up by this log score (default "
                          "0: every non-empty transcript; on FSDD keeping all was better than a margin of 2)")
+    st.add_argument("--rounds", type=int, default=1, help="pseudo-label and fine-tune this many times (default 1)")
     st.add_argument("--seed", type=int, default=0)
     add_decoder_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print what was done as JSON")
@@ -344,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
             method = "self-train" if is_ctc(load_model(args.ckpt)) else "batchnorm"
         if method == "self-train":
             result = self_train(args.ckpt, args.out, files, settings_from_args(args), replay, args.epochs, args.lr,
-                                args.repeats, args.min_margin, args.seed)
+                                args.repeats, args.min_margin, args.seed, args.rounds)
         else:
             result = adapt_checkpoint(args.ckpt, args.out, files, args.strength)
     except (AdaptationError, CheckpointError, ManifestError, WavError, OSError) as exc:

@@ -107,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--repeats", type=int, default=4)
     parser.add_argument("--min-margin", type=float, default=0.0)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out-dir", default="runs/self_train", help="where the fold checkpoints go")
     args = parser.parse_args(argv)
     if args.folds < 2:
@@ -115,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         report = cross_fold(args.ckpt, args.manifest, settings, Path(args.out_dir), args.folds, args.seed,
                             args.replay, epochs=args.epochs, lr=args.lr, repeats=args.repeats,
-                            min_margin=args.min_margin)
+                            min_margin=args.min_margin, rounds=args.rounds)
     except (AdaptationError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -204,6 +204,10 @@ def test_pseudo_labels_and_self_training_errors(trained_ctc, ctc_data, tmp_path,
         self_train(ckpt, ckpt, files, DecoderSettings(8, None))
     with pytest.raises(AdaptationError, match="--epochs must be a positive integer"):
         self_train(ckpt, tmp_path / "a.ckpt", files, DecoderSettings(8, None), epochs=0)
+    with pytest.raises(AdaptationError, match="--rounds must be a positive integer"):
+        self_train(ckpt, tmp_path / "a.ckpt", files, DecoderSettings(8, None), rounds=0)
+    two = self_train(ckpt, tmp_path / "two.ckpt", files[:4], DecoderSettings(8, None), epochs=1, rounds=2)
+    assert two["rounds"] == 2 and len(two["kept_per_round"]) == 2 and two["kept"] == two["kept_per_round"][-1]
     assert adapt_main(["--ckpt", ckpt, "--out", str(tmp_path / "b.ckpt"), "--method", "self-train", "--min-margin",
                        "inf", str(files[0])]) == 2
     assert "lower --min-margin" in capsys.readouterr().err
