@@ -94,9 +94,12 @@ def print_summary(trainer: L.Trainer) -> None:
         print(f"Best checkpoint: {best}")
         print(f"Predict:  python -m kwslab.predict --ckpt {best} FILE.wav ...")
         print(f"Evaluate: python -m kwslab.evaluate --ckpt {best} --manifest MANIFEST.csv")
-        if getattr(trainer.lightning_module, "vocab", None) is None:  # keyword models (it hurt the CTC model)
+        if getattr(trainer.lightning_module, "vocab", None) is None:  # keyword models: BatchNorm statistics
             print(f"Adapt to a new voice or microphone (unlabelled clips): python -m kwslab.adapt --ckpt {best} "
                   "--out adapted.ckpt FOLDER")
+        else:  # CTC models: self-training on their own beam (+ LM) transcripts
+            print(f"Adapt to a new speaker (unlabelled recordings, self-training): python -m kwslab.adapt --ckpt "
+                  f"{best} --out adapted.ckpt FOLDER [--lm LM.arpa]")
     print("=" * 72)
 
 
