@@ -165,6 +165,9 @@ def test_adapt_cli_errors_name_what_is_wrong(tiny, tmp_path, capsys):
     assert "no .wav file" in capsys.readouterr().err
     assert adapt_main(["--ckpt", str(tmp_path / "missing.ckpt"), "--out", str(tmp_path / "d.ckpt"),
                        str(broken)]) == 2
+    assert adapt_main(["--ckpt", str(ckpt), "--out", str(tmp_path / "f.ckpt"), "--method", "self-train",
+                       "--manifest", str(data["test"])]) == 2
+    assert "self-training is for CTC checkpoints" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.ckpt"))  # nothing written on any failure
     with pytest.raises(SystemExit):
         adapt_main(["--ckpt", str(ckpt), "--out", str(tmp_path / "e.ckpt")])  # no audio given at all

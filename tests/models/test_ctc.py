@@ -206,6 +206,11 @@ def test_pseudo_labels_and_self_training_errors(trained_ctc, ctc_data, tmp_path,
         self_train(ckpt, tmp_path / "a.ckpt", files, DecoderSettings(8, None), epochs=0)
     with pytest.raises(AdaptationError, match="--rounds must be a positive integer"):
         self_train(ckpt, tmp_path / "a.ckpt", files, DecoderSettings(8, None), rounds=0)
+    bare = torch.load(ckpt, map_location="cpu", weights_only=True)
+    del bare["datamodule_hyper_parameters"]
+    torch.save(bare, tmp_path / "bare.ckpt")
+    with pytest.raises(AdaptationError, match="does not record its data settings"):
+        self_train(tmp_path / "bare.ckpt", tmp_path / "a.ckpt", files, DecoderSettings(8, None))
     two = self_train(ckpt, tmp_path / "two.ckpt", files[:4], DecoderSettings(8, None), epochs=1, rounds=2)
     assert two["rounds"] == 2 and len(two["kept_per_round"]) == 2 and two["kept"] == two["kept_per_round"][-1]
     assert adapt_main(["--ckpt", ckpt, "--out", str(tmp_path / "b.ckpt"), "--method", "self-train", "--min-margin",
