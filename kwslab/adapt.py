@@ -238,7 +238,8 @@ def self_train(ckpt: str | Path, out: str | Path, files: Sequence[str | Path], s
                min_margin: float = 0.0, seed: int = 0, rounds: int = 1) -> dict:
     """Adapt a CTC checkpoint to unlabelled audio by self-training, and save it to ``out``.
 
-    1. :func:`pseudo_label` transcribes ``files`` (beam + LM as in ``settings``) and keeps the confident ones.
+    1. :func:`pseudo_label` transcribes ``files`` (beam + LM as in ``settings``) and keeps the non-empty
+       transcripts whose margin over the runner-up is at least ``min_margin`` (0: all of them).
     2. The model is fine-tuned for ``epochs`` on those clips (each listed ``repeats`` times) mixed with the
        ``replay`` manifests (default: the checkpoint's own training manifests, so it does not forget them), with the
        checkpoint's data settings (features, augmentation, SpecAugment, batch size), AdamW (``lr``, weight decay
