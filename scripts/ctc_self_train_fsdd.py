@@ -32,6 +32,9 @@ from kwslab.data.sources.sequences import read_segments, word_errors_by_source
 from kwslab.inference import load_model
 from kwslab.transcribe import DecoderSettings, decode, posteriors
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script's FSDD session and table helpers
+from fsdd_onsets import decade, print_table  # noqa: E402
+
 DIGITS = "zero one two three four five six seven eight nine".split()
 
 
@@ -48,8 +51,12 @@ def digit_of(path: str) -> str | None:
 
 
 def group_key(source: str) -> str:
-    parsed = parse_fsdd_name(Path(source).name)
-    return f"{parsed[1]} {parsed[2] // 10 * 10}-{parsed[2] // 10 * 10 + 9}" if parsed else "other"
+    """``"george 30-39"`` for an FSDD recording (its speaker and recording session), ``"other"`` otherwise."""
+    try:
+        speaker, first = decade(source)
+    except ValueError:
+        return "other"
+    return f"{speaker} {first}-{first + 9}"
 
 
 def cross_fold(ckpt: str, manifest: str, settings: DecoderSettings, out_dir: Path, folds: int = 2, seed: int = 0,
@@ -85,14 +92,6 @@ def _rate(counts: dict, keys) -> float:
     e = sum(counts.get(k, [0, 0])[0] for k in keys)
     n = sum(counts.get(k, [0, 0])[1] for k in keys)
     return round(100.0 * e / n, 2) if n else float("nan")
-
-
-def print_table(rows: list[dict]) -> None:
-    keys = list(rows[0])
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "|".join(" ---: " for _ in keys) + "|")
-    for r in rows:
-        print("| " + " | ".join(str(r[k]) for k in keys) + " |")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
