@@ -18,17 +18,20 @@ with ``A(h)`` the sum of adjusted counts after ``h``; the unigram level interpol
 distribution over the vocabulary (every token but ``<s>``, plus ``<unk>``). The ARPA file stores, for every
 seen n-gram, the *interpolated* probability and, for every context, ``gamma`` as the back-off weight, so
 back-off scoring reproduces the interpolated model exactly.
+
+This module knows no file format and no tokenizer: :func:`kneser_ney_tables` takes token lists and the marker
+tokens and returns the n-gram tables; :meth:`kwslab.decoding.lm.NGramLM.train` tokenizes and wraps them.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from typing import Iterable
+from typing import Iterable, Sequence
 
-from kwslab.decoding.lm import BOS, EOS, UNK, NGramLM
+__all__ = ["kneser_ney_tables", "discounts"]
 
-__all__ = ["train_kneser_ney", "discounts"]
+Tables = list[dict[tuple[str, ...], tuple[float, float]]]
 
 
 def discounts(adjusted: Iterable[int]) -> tuple[float, float, float]:
@@ -44,28 +47,27 @@ def discounts(adjusted: Iterable[int]) -> tuple[float, float, float]:
     return d
 
 
-def train_kneser_ney(sentences: Iterable[str], order: int = 3, unit: str = "word") -> NGramLM:
+def kneser_ney_tables(sentences: Iterable[Sequence[str]], order: int, *, bos: str, eos: str, unk: str) -> Tables:
     """Train an interpolated modified Kneser-Ney n-gram model.
 
     Args:
-        sentences: Training text, one sentence per item (already normalised; tokens split on whitespace,
-            or characters for ``unit="char"``).
+        sentences: Training sentences, each a list of tokens (without the sentence markers).
         order: The n-gram order (>= 1).
-        unit: ``"word"`` or ``"char"``.
+        bos, eos, unk: The sentence-start, sentence-end and unknown-token markers.
 
     Returns:
-        The model (every seen n-gram, no pruning).
+        ``tables[k - 1]`` maps every seen k-gram (no pruning) to ``(log10 prob, log10 back-off)``, as
+        :class:`kwslab.decoding.lm.NGramLM` takes them.
 
     Raises:
         ValueError: for ``order < 1`` or an empty corpus.
     """
     if int(order) < 1:
         raise ValueError(f"order must be >= 1, got {order}")
-    helper = NGramLM([{(UNK,): (0.0, 0.0)}], unit=unit)
     raw: list[Counter[tuple[str, ...]]] = [Counter() for _ in range(order)]
     n_sent = 0
     for sent in sentences:
-        toks = [BOS] + helper.tokenize(sent) + [EOS]
+        toks = [bos, *sent, eos]
         n_sent += 1
         for k in range(1, order + 1):
             for i in range(len(toks) - k + 1):
@@ -77,10 +79,10 @@ def train_kneser_ney(sentences: Iterable[str], order: int = 3, unit: str = "word
     adj[order - 1] = dict(raw[order - 1])
     for k in range(order - 1, 0, -1):  # k-grams from the (k+1)-gram types
         cont: Counter[tuple[str, ...]] = Counter(g[1:] for g in raw[k])
-        adj[k - 1] = {g: (c if g[0] == BOS else cont.get(g, 0)) for g, c in raw[k - 1].items()}
+        adj[k - 1] = {g: (c if g[0] == bos else cont.get(g, 0)) for g, c in raw[k - 1].items()}
         adj[k - 1] = {g: c for g, c in adj[k - 1].items() if c > 0}
-    adj[0].pop((BOS,), None)  # <s> is never predicted
-    vocab = {g[0] for g in raw[0]} - {BOS} | {UNK}
+    adj[0].pop((bos,), None)  # <s> is never predicted
+    vocab = {g[0] for g in raw[0]} - {bos} | {unk}
     probs: list[dict[tuple[str, ...], float]] = [dict() for _ in range(order)]
     gammas: list[dict[tuple[str, ...], float]] = [dict() for _ in range(order)]  # keyed by context
     for k in range(1, order + 1):
@@ -102,11 +104,11 @@ def train_kneser_ney(sentences: Iterable[str], order: int = 3, unit: str = "word
     uni_gamma = gammas[0].get((), 1.0)
     for w in vocab:
         probs[0].setdefault((w,), uni_gamma / len(vocab))
-    tables: list[dict[tuple[str, ...], tuple[float, float]]] = []
+    tables: Tables = []
     for k in range(1, order + 1):
         table: dict[tuple[str, ...], tuple[float, float]] = {}
         if k == 1:
-            table[(BOS,)] = (-99.0, _log10(gammas[1].get((BOS,), 1.0)) if order > 1 else 0.0)
+            table[(bos,)] = (-99.0, _log10(gammas[1].get((bos,), 1.0)) if order > 1 else 0.0)
         for g, p in sorted(probs[k - 1].items()):
             bo = gammas[k].get(g, 1.0) if k < order else 1.0
             table[g] = (_log10(p), _log10(bo))
@@ -116,7 +118,7 @@ def train_kneser_ney(sentences: Iterable[str], order: int = 3, unit: str = "word
         for ctx, gamma in gammas[k].items():
             if ctx not in tables[k - 1]:
                 tables[k - 1][ctx] = (_log10(_interp(probs, gammas, ctx[:-1], ctx[-1], len(vocab))), _log10(gamma))
-    return NGramLM(tables, unit=unit)
+    return tables
 
 
 def _interp(probs, gammas, ctx: tuple[str, ...], w: str, v: int) -> float:

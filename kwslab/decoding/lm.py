@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from kwslab.decoding.kneser_ney import kneser_ney_tables
+
 __all__ = ["NGramLM", "ArpaError", "SPACE_TOKEN", "LN10"]
 
 LN10 = math.log(10.0)
@@ -40,8 +42,7 @@ class NGramLM:
     """
 
     def __init__(self, ngrams: Sequence[dict[tuple[str, ...], tuple[float, float]]], unit: str = "word") -> None:
-        if unit not in ("word", "char"):
-            raise ValueError(f"unit must be 'word' or 'char', got {unit!r}")
+        _check_unit(unit)
         if not ngrams or not ngrams[0]:
             raise ValueError("an n-gram LM needs at least one unigram")
         self.ngrams = [dict(t) for t in ngrams]
@@ -103,9 +104,7 @@ class NGramLM:
 
     def tokenize(self, text: str) -> list[str]:
         """Words, or characters with ``<sp>`` between words for ``unit="char"``."""
-        if self.unit == "word":
-            return text.split()
-        return [SPACE_TOKEN if c == " " else c for c in " ".join(text.split())]
+        return tokenize(text, self.unit)
 
     # -- ARPA ----------------------------------------------------------------------------------
     @classmethod
@@ -196,10 +195,35 @@ class NGramLM:
 
     @classmethod
     def train(cls, sentences: Iterable[str], order: int = 3, unit: str = "word") -> "NGramLM":
-        """Train an interpolated modified Kneser-Ney model (see :mod:`kwslab.decoding.kneser_ney`)."""
-        from kwslab.decoding.kneser_ney import train_kneser_ney  # noqa: PLC0415
+        """Train an interpolated modified Kneser-Ney model (see :mod:`kwslab.decoding.kneser_ney`).
 
-        return train_kneser_ney(sentences, order=order, unit=unit)
+        Args:
+            sentences: Training text, one sentence per item (already normalised; tokens split on whitespace,
+                or characters for ``unit="char"``).
+            order: The n-gram order (>= 1).
+            unit: ``"word"`` or ``"char"``.
+
+        Returns:
+            The model (every seen n-gram, no pruning).
+
+        Raises:
+            ValueError: for a bad ``unit``, ``order < 1`` or an empty corpus.
+        """
+        _check_unit(unit)
+        tables = kneser_ney_tables((tokenize(s, unit) for s in sentences), order, bos=BOS, eos=EOS, unk=UNK)
+        return cls(tables, unit=unit)
+
+
+def tokenize(text: str, unit: str) -> list[str]:
+    """Words, or characters with ``<sp>`` between words for ``unit="char"``."""
+    if unit == "word":
+        return text.split()
+    return [SPACE_TOKEN if c == " " else c for c in " ".join(text.split())]
+
+
+def _check_unit(unit: str) -> None:
+    if unit not in ("word", "char"):
+        raise ValueError(f"unit must be 'word' or 'char', got {unit!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
