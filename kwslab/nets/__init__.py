@@ -1,5 +1,9 @@
 """Plain ``nn.Module`` networks. Nothing here knows about Lightning, files or features."""
+from kwslab.nets.bcresnet import BCResNet
 from kwslab.nets.cnn import KeywordCNN
 from kwslab.nets.crnn import CRNN
+from kwslab.nets.dscnn import DSCNN
+from kwslab.nets.matchboxnet import MatchboxNet
+from kwslab.nets.tcresnet import TCResNet
 
-__all__ = ["CRNN", "KeywordCNN"]
+__all__ = ["BCResNet", "CRNN", "DSCNN", "KeywordCNN", "MatchboxNet", "TCResNet"]
