@@ -9,7 +9,7 @@ train (so validation never sees the test speaker either). Each split's clips are
 the training transcripts (``lm.arpa``), for beam + LM decoding and ``scripts/tune_lm.py``.
 
 ``--synthetic N`` adds N connected-digit utterances spoken by espeak-ng voices (built offline with
-``kwslab.data.synthetic_corpus --task digit-sequences``) to the training set only: three real speakers are too few
+``kwslab.tts.corpus --task digit-sequences``) to the training set only: three real speakers are too few
 to generalise to a fourth, and synthetic voices add speaker variety. ``train_fsdd.csv`` keeps the real-only set.
 ``--synthetic-words M`` composes those utterances from an existing isolated-word corpus instead (more voices: the
 728-voice espeak digits of ``scripts/fsdd_experiments.py`` are ``data/tts_digits/manifest.csv``).
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
                                       min_words=2, max_words=6, noise_snr=(15.0, 40.0), val_fraction=0.0,
                                       test_fraction=0.0, sample_rate=8000, seed=args.seed).manifests
         else:
-            from kwslab.data.synthetic_corpus import build_digit_sequences
+            from kwslab.tts.corpus import build_digit_sequences
 
             synth = build_digit_sequences(out / "synthetic", count=max(args.synthetic * 5 // 4, 10), seed=args.seed)
         extra = read_manifest(synth["train"], check_audio=False)[: args.synthetic]

@@ -1,90 +1,10 @@
-"""The embedded defaults' datamodules: keyword data and connected digits made offline with espeak-ng when missing.
+"""Compatibility: the espeak-made datamodules moved to :mod:`kwslab.tts.datamodules`.
 
-See :mod:`kwslab.data.synthetic_corpus` for what is built and how it is split.
+Configs and run folders written before the move name ``kwslab.data.synthetic.SyntheticKeywordDataModule`` (and
+``SyntheticDigitsCTCDataModule``) by ``class_path``; this module keeps those paths working. It is the one module of
+``kwslab.data`` that imports ``kwslab.tts`` (tests/test_architecture.py lists it apart); new code imports from
+:mod:`kwslab.tts.datamodules`.
 """
-from __future__ import annotations
+from kwslab.tts.datamodules import SyntheticDigitsCTCDataModule, SyntheticKeywordDataModule, run_corpus_build
 
-import subprocess
-import sys
-from pathlib import Path
-
-from kwslab.data.datamodules import CTCDataModule, KeywordDataModule
-from kwslab.data.synthetic_corpus import DEFAULT_UNKNOWN_WORDS, SILENCE, UNKNOWN
-from kwslab.dsp import FeatureConfig
-
-
-def run_corpus_build(root: Path, *args: str) -> None:
-    """Run ``python -m kwslab.data.synthetic_corpus`` in a fresh process (light imports, fast espeak workers)."""
-    cmd = [sys.executable, "-m", "kwslab.data.synthetic_corpus", "--root", str(root), *args]
-    if subprocess.run(cmd).returncode != 0:
-        raise RuntimeError(f"building the synthetic corpus in {root} failed (see the error above); re-run to "
-                           f"resume, or run: {' '.join(cmd)}")
-
-
-class SyntheticKeywordDataModule(KeywordDataModule):
-    """:class:`KeywordDataModule` over the espeak-made corpus in ``root``, built by ``prepare_data`` if missing.
-
-    Args:
-        root: corpus folder (train/val/test.csv inside). Default ``data/synthetic_keywords``.
-        keywords: the keywords to spot; the classes are these plus ``_silence_`` and ``_unknown_``.
-        unknown_words: words said for the ``_unknown_`` class.
-        voices: espeak voices (``default`` = 8 English accents x 8 variants).
-        per_voice: clips per keyword per voice.
-        tts_seed: seed of the voice parameter draws and the split.
-        Others: as :class:`KeywordDataModule`.
-    """
-
-    def __init__(self, root: str = "data/synthetic_keywords", keywords: list[str] = ["yes", "no"],  # noqa: B006
-                 unknown_words: list[str] | None = None, voices: list[str] = ["default"],  # noqa: B006
-                 per_voice: int = 4, tts_seed: int = 0, features: FeatureConfig | dict | None = None,
-                 batch_size: int = 64, num_workers: int = 0, pin_memory: bool | None = None,
-                 augment: dict | None = None, spec_augment: dict | None = None, cache_dir: str | None = None,
-                 seed: int = 0) -> None:
-        if len(set(keywords)) != len(keywords) or {SILENCE, UNKNOWN} & set(keywords):
-            raise ValueError(f"keywords must be distinct words, not {SILENCE}/{UNKNOWN}: {keywords!r}")
-        self.root = Path(root)
-        self.build_args = dict(keywords=list(keywords), voices=list(voices), per_voice=per_voice, seed=tts_seed,
-                               unknown_words=list(unknown_words or DEFAULT_UNKNOWN_WORDS))
-        super().__init__(str(self.root / "train.csv"), str(self.root / "val.csv"), str(self.root / "test.csv"),
-                         features=features, labels=sorted([*keywords, SILENCE, UNKNOWN]), batch_size=batch_size,
-                         num_workers=num_workers, pin_memory=pin_memory, augment=augment, spec_augment=spec_augment,
-                         cache_dir=cache_dir, seed=seed)
-
-    def prepare_data(self) -> None:
-        """Build the corpus with espeak-ng when ``root/train.csv`` is missing."""
-        if not (self.root / "test.csv").exists():
-            print(f"Building the synthetic keyword corpus in {self.root} with espeak-ng (offline, one time)...")
-            a = self.build_args
-            run_corpus_build(self.root, "--keywords", *a["keywords"], "--unknown-words", *a["unknown_words"],
-                             "--voices", *a["voices"], "--per-voice", str(a["per_voice"]), "--seed", str(a["seed"]),
-                             "--sample-rate", str(self.feature_config.sample_rate))
-
-
-class SyntheticDigitsCTCDataModule(CTCDataModule):
-    """:class:`CTCDataModule` over connected digit strings made with espeak-ng (built by ``prepare_data``).
-
-    Args:
-        root: corpus folder (train/val/test.csv inside). Default ``data/synthetic_digit_sequences``.
-        voices: espeak voices (``default`` = 64). per_voice: clips of each digit word per voice.
-        count: utterances to compose (2-5 digits each). tts_seed: seed of the build and composition.
-        Others: as :class:`CTCDataModule`.
-    """
-
-    def __init__(self, root: str = "data/synthetic_digit_sequences", voices: list[str] = ["default"],  # noqa: B006
-                 per_voice: int = 2, count: int = 3000, tts_seed: int = 0,
-                 features: FeatureConfig | dict | None = None, batch_size: int = 32, num_workers: int = 0,
-                 pin_memory: bool | None = None, augment: dict | None = None, spec_augment: dict | None = None,
-                 num_buckets: int = 10, cache_dir: str | None = None, seed: int = 0) -> None:
-        self.root = Path(root)
-        self.build_args = ["--task", "digit-sequences", "--voices", *voices, "--per-voice", str(per_voice),
-                           "--count", str(count), "--seed", str(tts_seed)]
-        super().__init__(str(self.root / "train.csv"), str(self.root / "val.csv"), str(self.root / "test.csv"),
-                         features=features, batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-                         augment=augment, spec_augment=spec_augment, num_buckets=num_buckets, cache_dir=cache_dir,
-                         seed=seed)
-
-    def prepare_data(self) -> None:
-        """Build the digit-string corpus with espeak-ng when ``root/test.csv`` is missing."""
-        if not (self.root / "test.csv").exists():
-            print(f"Building connected-digit CTC data in {self.root} with espeak-ng (offline, one time)...")
-            run_corpus_build(self.root, *self.build_args, "--sample-rate", str(self.feature_config.sample_rate))
+__all__ = ["SyntheticDigitsCTCDataModule", "SyntheticKeywordDataModule", "run_corpus_build"]

@@ -25,10 +25,11 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from kwslab.data.manifest import SILENCE_LABEL, UNKNOWN_LABEL
 from kwslab.dsp import FeatureConfig, FeatureExtractor
 
 Probabilities = Callable[[np.ndarray], np.ndarray]  # (B, F, T) float32 features -> (B, C) class probabilities
-IGNORED_LABELS = ("_silence_", "_unknown_")
+IGNORED_LABELS = (SILENCE_LABEL, UNKNOWN_LABEL)
 
 
 @dataclass(frozen=True)

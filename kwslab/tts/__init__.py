@@ -4,6 +4,10 @@
 
     from kwslab.tts import BuildConfig, build_dataset
     summary = build_dataset(BuildConfig(out="data/tts", keywords=["yes", "no"], per_voice=2))
+
+:mod:`kwslab.tts.corpus` builds the embedded defaults' corpora from it (keywords with ``_unknown_`` and
+``_silence_``; connected digits), and :mod:`kwslab.tts.datamodules` holds the datamodules that build them when
+missing (import it by name: it needs torch, this package does not).
 """
 
 from kwslab.tts.builder import BuildError, BuildSummary, build_dataset

@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from kwslab.audio import WavError, load_audio, write_wav
-from kwslab.data.manifest import ManifestError, atomic_write_text, read_manifest
+from kwslab.data.manifest import SILENCE_LABEL, ManifestError, atomic_write_text, read_manifest
 from kwslab.data.sources.noise import NOISE_COLORS, colored_noise, rms
 from kwslab.data.sources.sequences import trim_silence
 
@@ -68,8 +68,8 @@ def compose_streams(manifest: str | Path, out: str | Path, *, keywords: Sequence
     rows = read_manifest(manifest, need_keyword=True)
     kw = set(keywords) if keywords else {r.keyword for r in rows if not r.keyword.startswith("_")}
     targets = [r for r in rows if r.keyword in kw]
-    distractors = [r for r in rows if r.keyword not in kw and r.keyword != "_silence_"]
-    silences = [r for r in rows if r.keyword == "_silence_"]
+    distractors = [r for r in rows if r.keyword not in kw and r.keyword != SILENCE_LABEL]
+    silences = [r for r in rows if r.keyword == SILENCE_LABEL]
     if not targets:
         raise ManifestError(f"{manifest}: no row has one of the keywords {sorted(kw)}")
     if keyword_fraction < 1 and not distractors:

@@ -1,6 +1,6 @@
 """The embedded default: a keyword dataset made offline with espeak-ng, so training needs no data and no network.
 
-``build_keyword_corpus`` (also ``python -m kwslab.data.synthetic_corpus --root DIR``) writes, under ``root``:
+``build_keyword_corpus`` (also ``python -m kwslab.tts.corpus --root DIR``) writes, under ``root``:
 
 - ``tts/``: each keyword said by every voice (``per_voice`` times, with seeded rate/pitch/range), and the
   ``unknown_words`` said by the same voices (the ``_unknown_`` class, subsampled to ``unknown_ratio`` (2) times
@@ -8,7 +8,9 @@
 - ``silence/``: 1-s clips of synthesised noise (white/pink/brown, random level; the ``_silence_`` class);
 - ``train.csv``, ``val.csv``, ``test.csv``: split by voice, so no voice is in two splits.
 
-This module imports no torch: :class:`kwslab.data.synthetic.SyntheticKeywordDataModule` runs it in a fresh
+``build_digit_sequences`` (``--task digit-sequences``) makes connected digit strings for CTC.
+
+This module imports no torch: :class:`kwslab.tts.datamodules.SyntheticKeywordDataModule` runs it in a fresh
 process, so espeak's worker processes start fast instead of re-importing the training program.
 """
 from __future__ import annotations
@@ -23,9 +25,11 @@ import sys
 import numpy as np
 
 from kwslab.audio import write_wav
-from kwslab.data.manifest import ManifestRow, read_manifest, write_manifest
+from kwslab.data.manifest import SILENCE_LABEL, UNKNOWN_LABEL, ManifestRow, read_manifest, write_manifest
+from kwslab.tts.builder import build_dataset
+from kwslab.tts.espeak import resolve_voices
+from kwslab.tts.plan import BuildConfig
 
-SILENCE, UNKNOWN = "_silence_", "_unknown_"
 # Near misses ("nose", "noon", "yet", "yeah") on purpose; never homophones of a keyword ("know" is "no").
 DEFAULT_UNKNOWN_WORDS = (
     "up", "down", "left", "right", "on", "off", "stop", "go", "cat", "dog", "bird", "bed", "house", "tree", "wow",
@@ -56,7 +60,7 @@ def write_silence_clips(folder: Path, count: int, sample_rate: int, seed: int) -
         path = folder / f"{color}_{i:04d}.wav"
         if not path.exists():
             write_wav(path, np.clip(y, -1, 1), sample_rate)
-        rows.append({"filename": str(path), "keyword": SILENCE, "speaker": f"noise-{i % 10}", "duration": 1.0})
+        rows.append({"filename": str(path), "keyword": SILENCE_LABEL, "speaker": f"noise-{i % 10}", "duration": 1.0})
     return rows
 
 
@@ -79,10 +83,6 @@ def build_keyword_corpus(root: str | Path, keywords: Sequence[str] = ("yes", "no
                          sample_rate: int = 16000, seed: int = 0, fractions: tuple[float, float] = (0.1, 0.1),
                          progress: bool = True) -> dict[str, Path]:
     """Make the synthetic keyword corpus (see module docstring); returns the three manifest paths."""
-    from kwslab.tts import BuildConfig, build_dataset
-
-    from kwslab.tts.espeak import resolve_voices
-
     root = Path(root).resolve()  # absolute: manifest rows must not be read relative to the manifest twice
     voice_names = resolve_voices(list(voices))
     common = dict(sample_rate=sample_rate, seed=seed, progress=progress)
@@ -107,7 +107,8 @@ def build_keyword_corpus(root: str | Path, keywords: Sequence[str] = ("yes", "no
     # ("know", "nose", "yet", ...) are what causes false alarms.
     pick = np.random.default_rng([seed, 3]).permutation(len(unknown))[:int(unknown_ratio * per_class)]
     rows: list[dict[str, Any]] = [_as_dict(r) for r in kw_rows]
-    rows += [{**_as_dict(unknown[i]), "keyword": UNKNOWN, "transcript": unknown[i].keyword} for i in sorted(pick)]
+    rows += [{**_as_dict(unknown[i]), "keyword": UNKNOWN_LABEL, "transcript": unknown[i].keyword}
+             for i in sorted(pick)]
     split = split_by_speaker([r["speaker"] for r in rows], fractions, seed)
     silence = write_silence_clips(root / "silence", silence_count or per_class, sample_rate, seed)
     noise_split = split_by_speaker([r["speaker"] for r in silence], fractions, seed)
@@ -128,7 +129,6 @@ def build_digit_sequences(root: str | Path, voices: Sequence[str] = ("default",)
     and light noise. Voices are split between train/val/test (no voice in two splits). Returns the manifests."""
     from kwslab.data.sources.fsdd import DIGIT_WORDS
     from kwslab.data.sources.sequences import compose_sequences
-    from kwslab.tts import BuildConfig, build_dataset
 
     root = Path(root).resolve()
     words = root / "words"
@@ -150,7 +150,7 @@ def _as_dict(row: ManifestRow) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kwslab.data.synthetic_corpus", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m kwslab.tts.corpus", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=["keywords", "digit-sequences"], default="keywords",
                         help="keywords: the keyword classes + _unknown_ + _silence_; digit-sequences: CTC data")
