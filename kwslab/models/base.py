@@ -1,10 +1,13 @@
-"""What every kwslab LightningModule shares: the default optimizer and building optimizer + scheduler from the
-LightningCLI callables given in the config."""
+"""What every kwslab LightningModule shares: the default optimizer, building optimizer + scheduler from the
+LightningCLI callables given in the config, and networks chosen by ``class_path`` (saved as plain data)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+import functools
+import importlib
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
+from torch import nn
 
 
 def default_adamw(params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -24,3 +27,61 @@ def build_optimizers(module: torch.nn.Module, optimizer: Callable[..., torch.opt
     if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
         config["monitor"] = "val/loss"
     return {"optimizer": opt, "lr_scheduler": config}
+
+
+# -- networks chosen by class_path ------------------------------------------------------------------------------------
+NetworkFactory = Callable[[int, int], nn.Module]
+"""What a model's ``net`` argument is: called with ``(in_features, num_outputs)``, it returns the network. In YAML it
+is a ``class_path`` (any ``nn.Module`` whose first two ``__init__`` arguments are those two) with ``init_args`` for
+the rest; the data fills in the first two."""
+
+
+def resolve_class(class_path: str, base: type, what: str) -> type:
+    """Import ``package.module.Name`` and check it is a subclass of ``base``.
+
+    Raises:
+        ValueError: naming ``what`` and the class path, when it cannot be imported or has the wrong type.
+    """
+    module_name, _, name = str(class_path).rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError):
+        raise ValueError(f"{what}: {class_path!r} cannot be imported; check the name, or install the package that "
+                         "defines it") from None
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ValueError(f"{what}: {class_path!r} is not a {base.__module__}.{base.__qualname__}")
+    return cls
+
+
+def network_spec(net: NetworkFactory | Mapping[str, Any] | None, default: type[nn.Module]) -> dict[str, Any]:
+    """The plain-data form of a ``net`` argument, ``{"class_path": ..., "init_args": {...}}``, as saved in the
+    checkpoint (so it loads with ``weights_only=True``).
+
+    Accepts that dict itself, an ``nn.Module`` class, ``functools.partial(cls, **init_args)`` (also what
+    LightningCLI hands over for a ``class_path`` in YAML), or None for ``default`` with its own defaults.
+    """
+    if net is None:
+        net = default
+    if isinstance(net, Mapping):
+        if not isinstance(net.get("class_path"), str) or not isinstance(net.get("init_args") or {}, Mapping):
+            raise ValueError(f"model.net must have a class_path string and an init_args mapping; got {dict(net)!r}")
+        return {"class_path": net["class_path"], "init_args": dict(net.get("init_args") or {})}
+    init_args: dict[str, Any] = {}
+    if isinstance(net, functools.partial):
+        init_args = dict(net.keywords)
+        # LightningCLI's partial wraps the class as its last positional argument
+        net = next((a for a in reversed(net.args) if isinstance(a, type)), net.func)
+    if not (isinstance(net, type) and issubclass(net, nn.Module)):
+        raise ValueError(f"model.net must be an nn.Module class (class_path in YAML), a partial of one, or a "
+                         f"{{'class_path', 'init_args'}} dict; got {net!r}")
+    return {"class_path": f"{net.__module__}.{net.__qualname__}", "init_args": init_args}
+
+
+def build_network(spec: Mapping[str, Any], in_features: int, num_outputs: int) -> nn.Module:
+    """Instantiate a :func:`network_spec` with the data's input size and class count."""
+    cls = resolve_class(spec["class_path"], nn.Module, "model.net")
+    try:
+        return cls(in_features, num_outputs, **spec["init_args"])
+    except TypeError as exc:
+        raise ValueError(f"model.net: {spec['class_path']} cannot be built with (in_features={in_features}, "
+                         f"num_outputs={num_outputs}, **{spec['init_args']}): {exc}") from None

@@ -1,4 +1,4 @@
-"""The keyword classifier: a thin LightningModule around :class:`kwslab.nets.KeywordCNN`.
+"""The keyword classifier: a thin LightningModule around any network (:class:`kwslab.nets.KeywordCNN` by default).
 
 Batches are ``(features (B, F, T), labels (B,), ...)``; anything after the labels is passed through to callbacks.
 Everything inference needs (the labels, the FeatureConfig, the network's hyperparameters) is saved in the
@@ -16,23 +16,23 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from kwslab.checkpoint import load_checkpoint, transfer_weights
-from kwslab.models.base import build_optimizers, default_adamw
+from kwslab.models.base import NetworkFactory, build_network, build_optimizers, default_adamw, network_spec
 from kwslab.nets.cnn import KeywordCNN
 
+LEGACY_NET_ARGS = ("channels", "kernel_size", "pool", "hidden", "dropout")
 
 
 class KeywordClassifier(L.LightningModule):
-    """Keyword spotter: MFCC/log-mel frames -> class logits, trained with cross-entropy.
+    """Keyword spotter: MFCC/log-mel frames -> class logits from any network, trained with cross-entropy.
 
     Args:
         num_outputs: number of classes (linked from the datamodule by ``kwslab.fit``).
         labels: class names in index order (linked from the datamodule; saved for inference).
         feature_config: the ``FeatureConfig`` as a dict (linked from the datamodule; saved for inference).
-        channels: conv block widths; the length is the depth. Default ``(64, 128)``.
-        kernel_size: temporal kernel size. Default 5.
-        pool: max-pool factor per block. Default 2.
-        hidden: hidden FC width (0: linear head). Default 128.
-        dropout: dropout probability. Default 0.2.
+        net: the network: a ``class_path`` in YAML (any ``nn.Module`` whose ``__init__`` starts with
+            ``in_features, num_classes``; ``init_args`` give the rest), called with the feature count and
+            ``num_outputs``. Default :class:`kwslab.nets.KeywordCNN` with its defaults. Saved in the checkpoint as
+            ``{"class_path", "init_args"}``, so inference, export, streaming and adaptation rebuild it from the file.
         label_smoothing: cross-entropy label smoothing. Default 0.0.
         mixup_alpha: mixup (Zhang et al., 2018) in training when > 0: each batch is mixed with a shuffled copy of
             itself, ``lam * x + (1 - lam) * x[perm]`` with ``lam ~ Beta(alpha, alpha)``, and the loss mixes the two
@@ -40,20 +40,20 @@ class KeywordClassifier(L.LightningModule):
             (alpha 0.4 did not help FSDD speaker-disjoint + espeak; docs/results.md.)
         optimizer: optimizer factory (``class_path`` in YAML). Default AdamW(lr=3e-3, weight_decay=1e-2).
         scheduler: optional LR scheduler factory; ReduceLROnPlateau monitors ``val/loss``.
-        init_from: checkpoint to start from (fine-tuning); the head is re-initialised when its labels differ.
-        freeze_backbone: train only the head (BatchNorm statistics in the backbone stay frozen too).
+        init_from: checkpoint to start from (fine-tuning); the network's ``head`` is re-initialised when the labels
+            differ (weights whose names and shapes match are copied).
+        freeze_backbone: train only the head (BatchNorm statistics in the backbone stay frozen too); the network
+            must have ``backbone`` and ``head`` attributes.
     """
+
+    kind = "keyword"  # read by kwslab.inference.model_kind: the one place a loaded model's kind is decided
 
     def __init__(
         self,
         num_outputs: int = 2,
         labels: Sequence[str] | None = None,
         feature_config: dict[str, Any] | None = None,
-        channels: Sequence[int] = (64, 128),
-        kernel_size: int = 5,
-        pool: int = 2,
-        hidden: int = 128,
-        dropout: float = 0.2,
+        net: NetworkFactory | None = None,
         label_smoothing: float = 0.0,
         mixup_alpha: float = 0.0,
         optimizer: OptimizerCallable = default_adamw,
@@ -67,13 +67,16 @@ class KeywordClassifier(L.LightningModule):
         if not (isinstance(mixup_alpha, (int, float)) and mixup_alpha >= 0):
             raise ValueError(f"model.mixup_alpha must be a number >= 0 (0 turns mixup off), got {mixup_alpha!r}")
         labels = list(labels) if labels is not None else [str(i) for i in range(num_outputs)]
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        spec = network_spec(net, KeywordCNN)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler", "net"])
         self.hparams["labels"] = labels
+        self.hparams["net"] = spec  # plain data, whatever form ``net`` came in
         self.labels = labels
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        in_features = _num_features(feature_config)
-        self.net = self.build_net(in_features, num_outputs, tuple(channels), kernel_size, pool, hidden, dropout)
+        self.net = build_network(spec, _num_features(feature_config), num_outputs)
+        if freeze_backbone and not isinstance(getattr(self.net, "backbone", None), torch.nn.Module):
+            raise ValueError(f"model.freeze_backbone: {spec['class_path']} has no `backbone` module to freeze")
         if init_from:
             source = load_checkpoint(init_from)
             same_labels = list(source["hyper_parameters"].get("labels") or []) == labels
@@ -87,11 +90,21 @@ class KeywordClassifier(L.LightningModule):
         self.val_metrics = metrics.clone(prefix="val/")
         self.test_metrics = metrics.clone(prefix="test/")
 
-    def build_net(self, in_features: int, num_outputs: int, channels: tuple[int, ...], kernel_size: int, pool: int,
-                  hidden: int, dropout: float) -> torch.nn.Module:
-        """The network (:class:`KeywordCNN`); a subclass overrides this to swap the architecture. It must expose
-        ``backbone`` and ``head`` (for ``freeze_backbone`` and ``init_from``)."""
-        return KeywordCNN(in_features, num_outputs, channels, kernel_size, pool, hidden, dropout)
+    @staticmethod
+    def upgrade_hparams(hparams: dict[str, Any]) -> dict[str, Any]:
+        """Checkpoints written before ``net`` existed kept the CNN's arguments (``channels``, ``kernel_size``,
+        ``pool``, ``hidden``, ``dropout``) as the classifier's own, and ``KeywordClassifier2d`` picked the 2-D CNN.
+        Returns the same hyperparameters in today's form (the weights' names are unchanged)."""
+        hparams = dict(hparams)
+        legacy = {k: hparams.pop(k) for k in LEGACY_NET_ARGS if k in hparams}
+        two_d = str(hparams.get("_class_path", "")).endswith("KeywordClassifier2d")
+        if two_d:
+            hparams["_class_path"] = f"{KeywordClassifier.__module__}.KeywordClassifier"
+        if "net" not in hparams:
+            cls = "kwslab.nets.cnn2d.KeywordCNN2d" if two_d else "kwslab.nets.cnn.KeywordCNN"
+            hparams["net"] = {"class_path": cls, "init_args": {k: list(v) if isinstance(v, tuple) else v
+                                                               for k, v in legacy.items()}}
+        return hparams
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, F, T)`` features -> ``(B, num_outputs)`` logits."""

@@ -13,8 +13,8 @@ FEATURES = {"sample_rate": 8000, "n_fft": 256, "hop_length": 80, "n_mels": 20, "
 
 def _model(alpha: float) -> KeywordClassifier:
     torch.manual_seed(0)
-    return KeywordClassifier(3, ["a", "b", "c"], FEATURES, channels=(8, 8), hidden=8, dropout=0.0,
-                             mixup_alpha=alpha).train()
+    return KeywordClassifier(3, ["a", "b", "c"], FEATURES, mixup_alpha=alpha, net={
+        "class_path": "kwslab.nets.KeywordCNN", "init_args": {"channels": [8, 8], "hidden": 8, "dropout": 0.0}}).train()
 
 
 def test_mixup_loss_matches_the_definition_and_only_in_training() -> None:
