@@ -16,149 +16,20 @@ calibration into the checkpoint (``--out-ckpt``: into a copy), where ``predict -
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
-from collections import Counter
-from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
-import numpy as np
 import torch
 
-from kwslab.adapt import AdaptationError, adapt_model
-from kwslab.callbacks import plot_confusion_matrix
+from kwslab.adaptation import AdaptationError, evaluate_adapted
 from kwslab.checkpoint import CheckpointError
 from kwslab.data.manifest import ManifestError, read_manifest
-from kwslab.inference import LoadedModel, load_model
-from kwslab.metrics import classification_report, confusion_matrix, format_report
-from kwslab.stream.backend import CALIBRATION_KEY
-from kwslab.transcribe import add_decoder_arguments, evaluate_ctc, is_ctc, settings_from_args
-
-
-class EvaluationError(ValueError):
-    """A manifest that cannot be evaluated with this model (message says why and what to do)."""
-
-
-def ensemble_labels(models: Sequence[LoadedModel]) -> list[str]:
-    """The labels shared by all ``models`` (an ensemble needs the same labels in the same order)."""
-    if not models:
-        raise EvaluationError("no checkpoint given")
-    labels = models[0].labels
-    for other in models[1:]:
-        if other.labels != labels:
-            raise EvaluationError(f"{other.path}: its labels {other.labels} differ from {models[0].path}'s "
-                                  f"{labels}; an ensemble needs the same labels in the same order")
-    return labels
-
-
-def known_rows(manifest: str | Path, labels: list[str], skip_unknown: bool = False) -> tuple[list, Counter]:
-    """The manifest's rows whose keyword is in ``labels``, and a count of the others (an error unless skipped)."""
-    rows = read_manifest(manifest, need_keyword=True)
-    unknown = Counter(r.keyword for r in rows if r.keyword not in labels)
-    if unknown and not skip_unknown:
-        listed = ", ".join(f"{k!r} ({n} rows)" for k, n in unknown.most_common())
-        raise EvaluationError(f"{manifest}: keywords the model does not know: {listed}. The model knows: "
-                              f"{', '.join(labels)}. Map them in the manifest or pass --skip-unknown.")
-    rows = [r for r in rows if r.keyword not in unknown]
-    if not rows:
-        raise EvaluationError(f"{manifest}: no row has a keyword the model knows ({', '.join(labels)})")
-    return rows, unknown
-
-
-def ensemble_probabilities(models: Sequence[LoadedModel], paths: Sequence[Path], batch_size: int = 64,
-                           cache: dict | None = None) -> torch.Tensor:
-    """``(N, C)`` mean of the models' softmax probabilities on the files. Each model reads the audio with its own
-    feature settings; with ``cache`` (one dict per call if None) files are featurised once per setting."""
-    cache = {} if cache is None else cache
-    probs = torch.zeros(len(paths), len(models[0].labels))
-    for m in models:
-        feats = m.features_of(paths, cache)
-        for start in range(0, len(feats), batch_size):
-            probs[start:start + batch_size] += torch.softmax(m.logits(feats[start:start + batch_size]), dim=-1)
-    return probs / len(models)
-
-
-def _loaded(ckpt: str | Path | Sequence[str | Path],
-            model: LoadedModel | Sequence[LoadedModel] | None) -> tuple[list[Path], list[LoadedModel]]:
-    ckpts = [Path(ckpt)] if isinstance(ckpt, (str, Path)) else [Path(c) for c in ckpt]
-    if model is None:
-        return ckpts, [load_model(c) for c in ckpts]
-    return ckpts, [model] if isinstance(model, LoadedModel) else list(model)
-
-
-def evaluate_keywords(ckpt: str | Path | Sequence[str | Path], manifest: str | Path, *, skip_unknown: bool = False,
-                      batch_size: int = 64, png: str | Path | None = None,
-                      model: LoadedModel | Sequence[LoadedModel] | None = None) -> dict:
-    """Evaluate a keyword checkpoint, or an ensemble of several, on a manifest.
-
-    With several checkpoints the prediction is the class with the highest mean probability (softmax) over the
-    models; each model reads the audio with its own feature settings, so different architectures and features
-    mix, but all must have the same labels in the same order. Returns the report dict (plus confusion matrix,
-    PNG path and the checkpoints used).
-    """
-    ckpts, models = _loaded(ckpt, model)
-    labels = ensemble_labels(models)
-    rows, unknown = known_rows(manifest, labels, skip_unknown)
-    preds = ensemble_probabilities(models, [r.path for r in rows], batch_size).argmax(-1).numpy()
-    targets = np.array([labels.index(r.keyword) for r in rows])
-    cm = confusion_matrix(targets, preds, len(labels))
-    report = classification_report(cm, labels)
-    png = Path(png) if png else ckpts[0].with_name(f"confusion_{Path(manifest).stem}.png")
-    title = Path(manifest).name + (f" ({len(models)}-model ensemble)" if len(models) > 1 else "")
-    plot_confusion_matrix(cm, labels, png, title=title)
-    return {**report, "confusion_matrix": cm.tolist(), "labels": labels, "png": str(png),
-            "skipped_unknown": dict(unknown), "clips": len(rows), "checkpoints": [str(m.path) for m in models]}
-
-
-def evaluate_adapted(ckpt: str | Path | Sequence[str | Path], manifest: str | Path, *, folds: int = 2,
-                     strength: float = 1.0, group_by: str = "speaker", batch_size: int = 64,
-                     model: LoadedModel | Sequence[LoadedModel] | None = None) -> dict:
-    """Keyword accuracy with unsupervised adaptation (:mod:`kwslab.adapt`), measured without adapting on the clips
-    that are scored.
-
-    The manifest's rows are grouped by ``group_by`` (``speaker`` or ``voice``); each group's rows are dealt into
-    ``folds`` folds in manifest order. For every fold, fresh copies of the model(s) are adapted on the group's other
-    folds (their audio only, no labels) and score that fold. Several checkpoints are an ensemble (each adapted, the
-    mean of their probabilities), as in :func:`evaluate_keywords`. Returns the pooled accuracy with and without
-    adaptation on the same rows, and both per group.
-    """
-    if folds < 2:
-        raise AdaptationError(f"folds must be at least 2 (adapt on some clips, score the others), got {folds}")
-    if group_by not in ("speaker", "voice"):
-        raise AdaptationError(f"group_by must be 'speaker' or 'voice', got {group_by!r}")
-    _, sources = _loaded(ckpt, model)
-    labels = ensemble_labels(sources)
-    rows, _ = known_rows(manifest, labels)
-    groups: dict[str, list] = {}
-    for r in rows:
-        groups.setdefault(getattr(r, group_by) or "(none)", []).append(r)
-    cache: dict = {}  # every clip is featurised once per feature setting, whatever the folds and models
-
-    def correct(models: Sequence[LoadedModel], scored: list) -> int:
-        preds = ensemble_probabilities(models, [r.path for r in scored], batch_size, cache).argmax(-1)
-        return int((preds == torch.tensor([labels.index(r.keyword) for r in scored])).sum())
-
-    per_group = {}
-    for name, members in groups.items():
-        if len(members) < folds:
-            raise AdaptationError(f"{manifest}: {group_by} {name!r} has {len(members)} clips, fewer than {folds} folds")
-        adapted = 0
-        for k in range(folds):
-            scored = [r for i, r in enumerate(members) if i % folds == k]
-            unlabelled = [r.path for i, r in enumerate(members) if i % folds != k]
-            models = [replace(m, module=copy.deepcopy(m.module)) for m in sources]  # the sources stay unadapted
-            for m in models:
-                adapt_model(m, unlabelled, strength, cache=cache)
-            adapted += correct(models, scored)
-        per_group[name] = {"clips": len(members), "accuracy": correct(sources, members) / len(members),
-                           "adapted_accuracy": adapted / len(members)}
-    n = sum(g["clips"] for g in per_group.values())
-    return {"accuracy": sum(g["accuracy"] * g["clips"] for g in per_group.values()) / n,
-            "adapted_accuracy": sum(g["adapted_accuracy"] * g["clips"] for g in per_group.values()) / n,
-            "checkpoints": [str(m.path) for m in sources], "folds": folds, "strength": strength,
-            "group_by": group_by, "groups": per_group}
+from kwslab.inference.backend import CALIBRATION_KEY
+from kwslab.inference.ctc import add_decoder_arguments, evaluate_ctc, settings_from_args
+from kwslab.inference.loaded import LoadedModel, load_model
+from kwslab.inference.scoring import EvaluationError, evaluate_keywords, evaluate_stream_manifest, store_threshold
+from kwslab.metrics import format_report
 
 
 def format_confusion(cm: list[list[int]], labels: list[str]) -> str:
@@ -167,37 +38,6 @@ def format_confusion(cm: list[list[int]], labels: list[str]) -> str:
     lines = [" " * w + " " + "".join(f"{s:>{w}}" for s in labels)]
     lines += [f"{labels[i]:>{w}} " + "".join(f"{v:>{w}}" for v in row) for i, row in enumerate(cm)]
     return "\n".join(lines)
-
-
-def evaluate_stream_manifest(ckpt: str | Path, stream_manifest: str | Path, *, target_fa_per_hour: float = 1.0,
-                             tolerance: float = 0.5, png: str | Path | None = None, threads: int | None = 1,
-                             **stream: object) -> dict:
-    """Streaming evaluation of a keyword checkpoint on ``streams.json``; see
-    :func:`kwslab.stream.evaluation.evaluate_streams` (``stream``: StreamConfig fields; None keeps defaults;
-    ``threads``: torch threads, default 1, fastest for streaming batches)."""
-    from kwslab.data.sources.streams import read_stream_manifest
-    from kwslab.stream import StreamConfig, torch_backend
-    from kwslab.stream.evaluation import evaluate_streams
-
-    entries = read_stream_manifest(stream_manifest)
-    backend = torch_backend(ckpt, threads=threads)
-    config = StreamConfig(**{k: v for k, v in stream.items() if v is not None})
-    png = Path(png) if png else Path(ckpt).with_name(f"det_{Path(stream_manifest).parent.name}.png")
-    result = evaluate_streams(backend, [(e.path, e.duration, e.events) for e in entries], config,
-                              target_fa_per_hour=target_fa_per_hour, tolerance=tolerance, png=png,
-                              title=f"{Path(ckpt).name} on {Path(stream_manifest).parent.name}")
-    if result["calibration"] is not None:
-        result["calibration"]["stream_manifest"] = str(stream_manifest)
-    return {**result, "streams": len(entries), "settings": config.to_dict()}
-
-
-def store_threshold(ckpt: str | Path, calibration: dict, out: str | Path | None = None) -> Path:
-    """Write ``calibration`` into the checkpoint under ``kwslab_threshold`` (``out``: into a copy); atomic."""
-    from kwslab.checkpoint import load_checkpoint, save_checkpoint
-
-    data = load_checkpoint(ckpt)
-    data[CALIBRATION_KEY] = calibration
-    return save_checkpoint(data, out if out else ckpt)
 
 
 def format_stream_report(result: dict) -> str:
@@ -284,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         return _main_stream(args)
     try:
         models = [load_model(c) for c in ckpts]
-        if any(is_ctc(m) for m in models):
+        if any(m.is_ctc for m in models):
             if len(models) > 1:
                 raise EvaluationError("ensembles are for keyword checkpoints; evaluate CTC checkpoints one at a time")
             return _main_ctc(models[0], args)

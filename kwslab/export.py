@@ -1,13 +1,14 @@
 """``python -m kwslab.export --ckpt C --out model.onnx``: a trained model as ONNX, checked against PyTorch.
 
 The FeatureConfig, the labels (CTC: the tokens, "" at the blank), the stored detection threshold and the input
-layout travel in the ONNX ``metadata_props`` as JSON, so :mod:`kwslab.onnx_infer` needs nothing else (no torch).
+layout travel in the ONNX ``metadata_props`` as JSON, so :mod:`kwslab.inference.onnx` needs nothing else (no torch).
 
 * keyword classifiers: ``features (B, F, num_frames) -> logits (B, C)`` (frames fixed when the FeatureConfig sets
   ``num_frames``, dynamic otherwise; batch dynamic);
 * CTC recognisers: ``features (B, F, T), lengths (B,) -> log_probs (B, T', V), out_lengths (B,)`` (T dynamic).
 
-Adding a model type is one function decorated with ``@exporter("ClassName")`` that returns an :class:`ExportSpec`.
+What is exported follows the model's kind (:func:`kwslab.inference.model_kind`), never its class name, so any
+keyword network chosen by ``class_path`` exports with no registration.
 Uses the TorchScript-based exporter (``dynamo=False``): it needs no onnxscript and handles GRUs.
 """
 from __future__ import annotations
@@ -21,16 +22,16 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from kwslab.checkpoint import CheckpointError
-from kwslab.inference import LoadedModel, load_model
-from kwslab.onnx_infer import FORMAT, OnnxModel, OnnxModelError
-from kwslab.stream.backend import CALIBRATION_KEY
+from kwslab.inference.backend import CALIBRATION_KEY
+from kwslab.inference.loaded import LoadedModel, load_model
+from kwslab.inference.onnx import FORMAT, OnnxModel, OnnxModelError
 
 OPSET = 17
 
@@ -40,7 +41,7 @@ class ExportSpec:
     """How to export one kind of model.
 
     Attributes:
-        kind: "keyword" or "ctc" (read by :class:`kwslab.onnx_infer.OnnxModel`).
+        kind: "keyword" or "ctc" (read by :class:`kwslab.inference.onnx.OnnxModel`).
         graph: an ``nn.Module`` whose forward takes ``example`` and returns the outputs.
         example: example inputs (their shapes fix the non-dynamic axes).
         input_names, output_names: ONNX names. dynamic_axes: as for ``torch.onnx.export``.
@@ -58,22 +59,10 @@ class ExportSpec:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-EXPORTERS: dict[str, Callable[[LoadedModel, np.random.Generator], ExportSpec]] = {}
-
-
-def exporter(class_name: str) -> Callable:
-    """Register a function ``(LoadedModel, rng) -> ExportSpec`` for a LightningModule class (and subclasses)."""
-    def register(fn: Callable[[LoadedModel, np.random.Generator], ExportSpec]) -> Callable:
-        EXPORTERS[class_name] = fn
-        return fn
-    return register
-
-
 def _randn(rng: np.random.Generator, *shape: int) -> torch.Tensor:
     return torch.from_numpy(rng.standard_normal(shape).astype(np.float32))
 
 
-@exporter("KeywordClassifier")
 def keyword_spec(model: LoadedModel, rng: np.random.Generator) -> ExportSpec:
     """Keyword CNN: fixed frames when ``num_frames`` is set (the head pools over time, so any count works)."""
     cfg = model.feature_config
@@ -97,7 +86,6 @@ class _CTCGraph(nn.Module):
         return log_probs, self.net.output_lengths(lengths)
 
 
-@exporter("CTCRecognizer")
 def ctc_spec(model: LoadedModel, rng: np.random.Generator) -> ExportSpec:
     """CTC recogniser: dynamic time axis; parity checked on one utterance at a time, at several lengths."""
     f = model.feature_config.num_features
@@ -111,12 +99,15 @@ def ctc_spec(model: LoadedModel, rng: np.random.Generator) -> ExportSpec:
 
 
 def spec_for(model: LoadedModel, seed: int = 0) -> ExportSpec:
-    """The :class:`ExportSpec` registered for the model's class (or its nearest registered base class)."""
-    for cls in type(model.module).__mro__:
-        if cls.__name__ in EXPORTERS:
-            return EXPORTERS[cls.__name__](model, np.random.default_rng(seed))
-    raise CheckpointError(f"{model.path}: no ONNX exporter for {type(model.module).__name__}; known: "
-                          f"{', '.join(EXPORTERS)} (register one with kwslab.export.exporter)")
+    """The :class:`ExportSpec` for the model's kind: any keyword network maps ``(B, F, T)`` to logits; a CTC
+    model's ``net`` must give ``(log_probs, lengths)`` and have ``output_lengths``."""
+    rng = np.random.default_rng(seed)
+    if model.kind == "ctc":
+        if not callable(getattr(getattr(model.module, "net", None), "output_lengths", None)):
+            raise CheckpointError(f"{model.path}: a CTC model exports when its `net` has output_lengths(lengths); "
+                                  f"{type(model.module).__name__} has none")
+        return ctc_spec(model, rng)
+    return keyword_spec(model, rng)
 
 
 def _metadata(model: LoadedModel, spec: ExportSpec, calibration: dict | None) -> dict[str, str]:

@@ -25,6 +25,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from kwslab.callbacks import ConfusionMatrixCallback, WandbRunIdCallback
 from kwslab.checkpoint import CheckpointError, load_checkpoint
+from kwslab.inference.loaded import model_kind
 from kwslab.metrics import format_report
 
 
@@ -94,7 +95,7 @@ def print_summary(trainer: L.Trainer) -> None:
         print(f"Best checkpoint: {best}")
         print(f"Predict:  python -m kwslab.predict --ckpt {best} FILE.wav ...")
         print(f"Evaluate: python -m kwslab.evaluate --ckpt {best} --manifest MANIFEST.csv")
-        if getattr(trainer.lightning_module, "vocab", None) is None:  # keyword models: BatchNorm statistics
+        if model_kind(trainer.lightning_module) == "keyword":  # keyword models: BatchNorm statistics
             print(f"Adapt to a new voice or microphone (unlabelled clips): python -m kwslab.adapt --ckpt {best} "
                   "--out adapted.ckpt FOLDER")
         else:  # CTC models: self-training on their own beam (+ LM) transcripts

@@ -18,67 +18,14 @@ import sys
 from pathlib import Path
 
 from kwslab.audio import WavError
+from kwslab.inference.keywords import detect_stream, predict_files, predict_files_onnx
 
-
-def predict_files(ckpt: str | Path, files: list[str | Path], top_k: int = 1,
-                  model: object | None = None) -> tuple[list[dict], list[str]]:
-    """Returns (results, errors): per readable file ``{"file", "keyword", "confidence", "top": [[label, p], ...]}``."""
-    import torch
-
-    from kwslab.inference import load_model
-
-    model = model or load_model(ckpt)
-
-    def probabilities(feats):
-        return torch.softmax(model.logits([feats])[0], dim=-1).numpy()
-
-    return _predict(model.features, probabilities, model.labels, files, top_k)
-
-
-def predict_files_onnx(onnx: str | Path, files: list[str | Path], top_k: int = 1) -> tuple[list[dict], list[str]]:
-    """Like :func:`predict_files`, on an exported keyword model with ONNX Runtime (no torch)."""
-    from kwslab.onnx_infer import OnnxModel, OnnxModelError
-
-    model = OnnxModel(onnx)
-    if model.kind != "keyword":
-        raise OnnxModelError(f"{onnx}: a {model.kind} model; predict classifies with keyword models")
-    return _predict(model.features, lambda f: model.probabilities([f])[0], model.labels, files, top_k)
-
-
-def _predict(features, probabilities, labels: list[str], files, top_k: int) -> tuple[list[dict], list[str]]:
-    k = max(1, min(top_k, len(labels)))
-    results, errors = [], []
-    for f in files:
-        try:
-            feats = features(f)
-        except (WavError, OSError, ValueError) as exc:
-            errors.append(str(exc) if str(f) in str(exc) else f"{f}: {exc}")  # WavError already names the file
-            continue
-        probs = probabilities(feats)
-        idx = sorted(range(len(labels)), key=lambda i: -float(probs[i]))[:k]
-        top = [[labels[i], round(float(probs[i]), 6)] for i in idx]
-        results.append({"file": str(f), "keyword": top[0][0], "confidence": top[0][1], "top": top})
-    return results, errors
-
-
-def detect_stream(backend, path: str | Path, *, threshold: float | None = None,
-                  target_fa_per_hour: float | None = None, block_seconds: float = 1.0, **overrides) -> dict:
-    """Streaming detection over one recording; returns ``{"file", "threshold", "settings", "duration",
-    "detections": [{keyword, start, end, score}]}``. ``overrides``: StreamConfig fields (None: keep)."""
-    from kwslab.stream import StreamingDetector, iter_wav_blocks
-    from kwslab.stream.evaluation import config_from_calibration
-
-    cfg = config_from_calibration(backend.calibration, threshold=threshold, target_fa_per_hour=target_fa_per_hour,
-                                  **overrides)
-    det = StreamingDetector(backend.feature_config, backend.labels, backend.probabilities, cfg)
-    found = det.run(iter_wav_blocks(path, backend.feature_config.sample_rate, block_seconds))
-    return {"file": str(path), "threshold": cfg.threshold, "settings": cfg.to_dict(),
-            "duration": round(det.duration, 3), "detections": [d.to_dict() for d in found]}
+__all__ = ["detect_stream", "main", "predict_files", "predict_files_onnx"]  # the library functions live in inference
 
 
 def _errors() -> tuple[type[Exception], ...]:
     """The error types of loading a model: CheckpointError only when torch is already in use (--ckpt)."""
-    from kwslab.onnx_infer import OnnxModelError
+    from kwslab.inference.onnx import OnnxModelError
 
     checkpoint = sys.modules.get("kwslab.checkpoint")
     return (OnnxModelError,) + ((checkpoint.CheckpointError,) if checkpoint else ())
@@ -117,11 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.onnx:
             results, errors = predict_files_onnx(args.onnx, args.files, args.top_k)
         else:
-            from kwslab.inference import load_model
-            from kwslab.transcribe import is_ctc
+            from kwslab.inference.loaded import load_model
 
             model = load_model(args.ckpt)
-            if is_ctc(model):
+            if model.is_ctc:
                 return _main_ctc(model, args)
             results, errors = predict_files(args.ckpt, args.files, args.top_k, model=model)
     except _errors() as exc:
@@ -147,24 +93,8 @@ def _report(results: list[dict], errors: list[str], as_json: bool, line) -> int:
     return 1 if errors else 0
 
 
-def transcribe_files(model: object, files: list[str | Path], settings: object) -> tuple[list[dict], list[str]]:
-    """CTC checkpoints: ``{"file", "text", "greedy"[, "beam"]}`` per readable file, and the unreadable ones."""
-    from kwslab.transcribe import decode, posteriors_of_features
-
-    readable, feats, errors = [], [], []
-    for f in files:
-        try:
-            feats.append(model.features(f))
-            readable.append(f)
-        except (WavError, OSError, ValueError) as exc:
-            errors.append(str(exc) if str(f) in str(exc) else f"{f}: {exc}")  # WavError already names the file
-    texts = decode(posteriors_of_features(model, feats), model.module.vocab, settings) if readable else {}
-    results = [{"file": str(f), "text": texts.get("beam", texts.get("greedy"))[i],
-                **{k: v[i] for k, v in texts.items()}} for i, f in enumerate(readable)]
-    return results, errors
-
-
 def _main_ctc(model: object, args: argparse.Namespace) -> int:
+    from kwslab.inference.ctc import transcribe_files
     from kwslab.transcribe_args import settings_from_args
 
     results, errors = transcribe_files(model, args.files, settings_from_args(args))
@@ -172,7 +102,7 @@ def _main_ctc(model: object, args: argparse.Namespace) -> int:
 
 
 def _main_stream(args: argparse.Namespace) -> int:
-    from kwslab.stream.backend import onnx_backend, torch_backend
+    from kwslab.inference.backend import onnx_backend, torch_backend
 
     backend = onnx_backend(args.onnx) if args.onnx else torch_backend(args.ckpt, threads=1)
     try:

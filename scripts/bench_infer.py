@@ -22,8 +22,9 @@ from kwslab.audio import load_audio, write_wav
 from kwslab.dsp import FeatureExtractor
 from kwslab.export import export_onnx
 from kwslab.inference import load_model
-from kwslab.onnx_infer import OnnxModel
-from kwslab.stream import StreamConfig, StreamingDetector, iter_wav_blocks, onnx_backend, torch_backend
+from kwslab.inference.onnx import OnnxModel
+from kwslab.inference.backend import onnx_backend, torch_backend
+from kwslab.stream import StreamConfig, StreamingDetector, iter_wav_blocks
 
 
 def _clips(folder: Path, n: int, sr: int, rng: np.random.Generator) -> list[Path]:

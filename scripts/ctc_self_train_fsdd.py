@@ -25,12 +25,12 @@ from typing import Sequence
 
 import numpy as np
 
-from kwslab.adapt import AdaptationError, self_train
+from kwslab.adaptation import AdaptationError, self_train
 from kwslab.data.manifest import read_manifest
 from kwslab.data.sources.fsdd import parse_fsdd_name
 from kwslab.data.sources.sequences import read_segments, word_errors_by_source
 from kwslab.inference import load_model
-from kwslab.transcribe import DecoderSettings, decode, posteriors
+from kwslab.inference.ctc import DecoderSettings, decode, posteriors
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script's FSDD session and table helpers
 from fsdd_onsets import decade, print_table  # noqa: E402

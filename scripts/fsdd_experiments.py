@@ -100,7 +100,8 @@ def _merged(configs: list[Path]) -> dict[str, Any]:
 def run_fit(run_dir: Path, configs: list[Path], manifests: dict[str, Any], seed: int,
             epochs: int | None) -> dict[str, Any]:
     """Train with ``configs`` + an overlay; evaluate the best and last checkpoints on the test manifest."""
-    from kwslab.evaluate import evaluate_adapted, evaluate_keywords
+    from kwslab.adaptation import evaluate_adapted
+    from kwslab.inference.scoring import evaluate_keywords
 
     base = _merged(configs)
     callbacks = []

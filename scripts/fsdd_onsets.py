@@ -62,7 +62,7 @@ def error_table(ckpt: str, manifest: str, lm: str | None, beam_width: int = 16, 
     from kwslab.data.manifest import read_manifest
     from kwslab.data.sources.sequences import read_segments, word_errors_by_source
     from kwslab.inference import load_model
-    from kwslab.transcribe import DecoderSettings, decode, posteriors
+    from kwslab.inference.ctc import DecoderSettings, decode, posteriors
 
     try:
         segments = read_segments(manifest)

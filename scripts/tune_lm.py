@@ -15,7 +15,7 @@ from kwslab.data.manifest import read_manifest
 from kwslab.decoding import tune_alpha_beta
 from kwslab.decoding.lm import NGramLM
 from kwslab.inference import load_model
-from kwslab.transcribe import DecoderSettings, decode, is_ctc, posteriors
+from kwslab.inference.ctc import DecoderSettings, decode, posteriors
 from kwslab.metrics import error_rates
 
 
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beam-width", type=int, default=16)
     args = parser.parse_args(argv)
     model = load_model(args.ckpt)
-    if not is_ctc(model):
+    if not model.is_ctc:
         print(f"error: {args.ckpt} is not a CTC checkpoint", file=sys.stderr)
         return 2
     rows = read_manifest(args.manifest, need_transcript=True)

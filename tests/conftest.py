@@ -28,6 +28,14 @@ def fsdd_recordings() -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Three learnable tone classes (train/val/test manifests) that the CLI trains on in seconds."""
+    from tests.models.tiny import make_tiny_dataset
+
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     """A seeded generator, so every test sees the same numbers."""

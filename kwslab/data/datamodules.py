@@ -61,9 +61,10 @@ class _ManifestDataModule(L.LightningDataModule):
                                         memory=memory_cache)
 
     def _hparams(self, **extra: Any) -> None:
-        """Save plain-data hyperparameters (the checkpoint gets ``features`` as a dict)."""
+        """Save plain-data hyperparameters. The features (and a CTC vocabulary) are not among them: the model saves
+        them (``feature_config``, ``labels``, linked from here by ``kwslab.fit``), the checkpoint's one copy."""
         self.save_hyperparameters({
-            **{f"{k}_manifest": v for k, v in self.manifests.items()}, "features": self.feature_config.to_dict(),
+            **{f"{k}_manifest": v for k, v in self.manifests.items()},
             "batch_size": self.batch_size, "num_workers": self.num_workers, "augment": self.augment,
             "spec_augment": self.spec_augment, "cache_dir": self.cache_dir, "seed": self.seed, **extra})
 
@@ -215,8 +216,7 @@ class CTCDataModule(_ManifestDataModule):
                          augment, spec_augment, cache_dir, memory_cache, check_audio, seed, drop_last, prepare)
         self._vocab = CharVocab(chars, blank_first)
         self.bucket_by_length, self.num_buckets = bucket_by_length, num_buckets
-        self._hparams(chars=chars, blank_first=blank_first, bucket_by_length=bucket_by_length,
-                      num_buckets=num_buckets)
+        self._hparams(bucket_by_length=bucket_by_length, num_buckets=num_buckets)
 
     @property
     def vocab(self) -> CharVocab:

@@ -37,6 +37,8 @@ class CTCRecognizer(L.LightningModule):
         init_from: checkpoint to start from (weights whose names and shapes match are copied).
     """
 
+    kind = "ctc"  # read by kwslab.inference.model_kind: the one place a loaded model's kind is decided
+
     def __init__(
         self,
         num_outputs: int = 29,

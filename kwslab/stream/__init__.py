@@ -1,8 +1,9 @@
 """Streaming keyword detection and its evaluation (false alarms per hour, miss rate, DET curves).
 
-NumPy only: importing this package never imports torch (the PyTorch backend is loaded on demand).
+NumPy only: importing this package never imports torch. A :class:`Backend` (the model) comes from
+:mod:`kwslab.inference.backend`, from a checkpoint or an ONNX file.
 """
-from kwslab.stream.backend import CALIBRATION_KEY, Backend, onnx_backend, softmax, torch_backend
+from kwslab.stream.backend import Backend
 from kwslab.stream.blocks import iter_wav_blocks
 from kwslab.stream.detector import (IGNORED_LABELS, Detection, EventDetector, StreamConfig, StreamingDetector,
                                     WindowScorer)
@@ -10,7 +11,7 @@ from kwslab.stream.metrics import (DetCurve, MatchResult, Track, TruthEvent, det
                                    plot_det, select_threshold, threshold_for_target)
 
 __all__ = [
-    "CALIBRATION_KEY", "Backend", "onnx_backend", "softmax", "torch_backend", "iter_wav_blocks", "IGNORED_LABELS",
+    "Backend", "iter_wav_blocks", "IGNORED_LABELS",
     "Detection", "EventDetector", "StreamConfig", "StreamingDetector", "WindowScorer", "DetCurve", "MatchResult",
     "Track", "TruthEvent", "det_curve", "match_detections", "plot_det", "select_threshold", "threshold_for_target",
 ]

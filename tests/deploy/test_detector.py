@@ -8,7 +8,8 @@ import pytest
 
 from kwslab.audio import load_audio, write_wav
 from kwslab.dsp import FeatureConfig
-from kwslab.stream import EventDetector, StreamConfig, StreamingDetector, Track, iter_wav_blocks, softmax
+from kwslab.inference.onnx import softmax
+from kwslab.stream import EventDetector, StreamConfig, StreamingDetector, Track, iter_wav_blocks
 
 LABELS = ["_silence_", "a", "b"]
 CFG = FeatureConfig(sample_rate=8000, n_fft=256, hop_length=80, n_mels=20, n_mfcc=10, cmvn=True, num_frames=41)

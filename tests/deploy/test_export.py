@@ -13,7 +13,7 @@ import torch
 from kwslab.export import export_onnx
 from kwslab.export import main as export_main
 from kwslab.inference import load_model
-from kwslab.onnx_infer import OnnxModel, OnnxModelError
+from kwslab.inference.onnx import OnnxModel, OnnxModelError
 from kwslab.predict import main as predict_main
 from tests.deploy.helpers import ctc_checkpoint, keyword_checkpoint, noise, tone_stream
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from kwslab.adapt import ADAPTATION_KEY, AdaptationError, adapt_batchnorm, adapt_model, batchnorm_layers
+from kwslab.adaptation import ADAPTATION_KEY, AdaptationError, adapt_batchnorm, adapt_model, batchnorm_layers
 from kwslab.adapt import main as adapt_main
-from kwslab.evaluate import evaluate_keywords
+from kwslab.inference.scoring import evaluate_keywords
 from kwslab.fit import main as fit_main
 from kwslab.inference import LoadedModel, load_model
 from kwslab.nets.crnn import CRNN
@@ -174,7 +174,7 @@ def test_adapt_cli_errors_name_what_is_wrong(tiny, tmp_path, capsys):
 
 
 def test_cross_fold_evaluation_never_adapts_on_the_clips_it_scores(tiny, monkeypatch):
-    import kwslab.evaluate as evaluate
+    import kwslab.adaptation.evaluation as evaluate
     from kwslab.data.manifest import read_manifest
 
     data, ckpt = tiny

@@ -118,7 +118,7 @@ def test_evaluate_and_predict_a_ctc_checkpoint(trained_ctc, ctc_data, tmp_path, 
 
 
 def test_adapt_a_ctc_checkpoint_on_unpadded_utterances_with_a_caution(trained_ctc, ctc_data, tmp_path, capsys):
-    from kwslab.adapt import ADAPTATION_KEY
+    from kwslab.adaptation import ADAPTATION_KEY
     from kwslab.adapt import main as adapt_main
     from kwslab.evaluate import main as evaluate_main
 
@@ -150,7 +150,7 @@ def _error_rates(ckpt, manifest, capsys) -> dict:
 
 def test_self_training_adapts_a_ctc_model_to_an_unseen_voice(trained_ctc, tmp_path, capsys):
     """Tones 30% higher than in training: self-training on 20 unlabelled clips fixes the other 20."""
-    from kwslab.adapt import ADAPTATION_KEY
+    from kwslab.adaptation import ADAPTATION_KEY
     from kwslab.adapt import main as adapt_main
     from kwslab.data.manifest import read_manifest, write_manifest
 
@@ -179,11 +179,11 @@ def test_self_training_adapts_a_ctc_model_to_an_unseen_voice(trained_ctc, tmp_pa
 
 
 def test_pseudo_labels_and_self_training_errors(trained_ctc, ctc_data, tmp_path, capsys):
-    from kwslab.adapt import AdaptationError, pseudo_label, self_train
+    from kwslab.adaptation import AdaptationError, pseudo_label, self_train
     from kwslab.adapt import main as adapt_main
     from kwslab.data.manifest import read_manifest
     from kwslab.inference import load_model
-    from kwslab.transcribe import DecoderSettings, decode, posteriors
+    from kwslab.inference.ctc import DecoderSettings, decode, posteriors
 
     cli, _ = trained_ctc
     ckpt = cli.trainer.checkpoint_callback.best_model_path
@@ -222,7 +222,7 @@ def test_pseudo_labels_and_self_training_errors(trained_ctc, ctc_data, tmp_path,
 def test_cross_fold_self_training_script_never_scores_a_word_with_a_model_adapted_on_its_recording(
         trained_ctc, tmp_path, capsys):
     from kwslab.data.manifest import read_manifest
-    from kwslab.transcribe import DecoderSettings
+    from kwslab.inference.ctc import DecoderSettings
     from tests.scripts import load_script
 
     cli, _ = trained_ctc
@@ -262,7 +262,7 @@ def test_cross_fold_self_training_script_never_scores_a_word_with_a_model_adapte
 def test_fsdd_onsets_script_counts_word_errors_per_recording_decade(trained_ctc, ctc_data, tmp_path):
     from kwslab.data.manifest import read_manifest, write_manifest
     from kwslab.inference import load_model
-    from kwslab.transcribe import DecoderSettings, decode, posteriors
+    from kwslab.inference.ctc import DecoderSettings, decode, posteriors
     from tests.scripts import load_script
 
     cli, _ = trained_ctc

@@ -12,11 +12,6 @@ from kwslab.fit import main
 from tests.models.tiny import make_tiny_dataset, tiny_config
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
-
-
 def _final_val_acc(out: Path) -> list[float]:
     rows = list(csv.DictReader((out / "lightning_logs" / "version_0" / "metrics.csv").open()))
     return [float(r["val/acc"]) for r in rows if r.get("val/acc")]

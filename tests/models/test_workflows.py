@@ -22,11 +22,6 @@ CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture(scope="module")
 def trained(tiny_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("trained")
     cli = main(["--config", str(tiny_config(tiny_data, out, epochs=6)), "--test=false"])
@@ -69,8 +64,8 @@ def test_overfit_one_batch_loss_falls(tiny_data):
     dm.setup("fit")
     x, y = next(iter(dm.train_dataloader()))[:2]
     torch.manual_seed(0)
-    model = KeywordClassifier(dm.num_outputs, dm.labels, dm.feature_config.to_dict(), channels=(16, 16),
-                              hidden=16, dropout=0.0)
+    model = KeywordClassifier(dm.num_outputs, dm.labels, dm.feature_config.to_dict(), net={
+        "class_path": "kwslab.nets.KeywordCNN", "init_args": {"channels": [16, 16], "hidden": 16, "dropout": 0.0}})
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     losses = []
     for _ in range(60):

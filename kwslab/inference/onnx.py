@@ -19,6 +19,13 @@ from kwslab.dsp import FeatureConfig, FeatureExtractor
 FORMAT = "kwslab-onnx-1"
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``(B, C)`` logits (float32)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
 class OnnxModelError(ValueError):
     """An ONNX file that is missing, unreadable, or lacks kwslab metadata (the message names the file)."""
 
@@ -80,8 +87,6 @@ class OnnxModel:
 
     def probabilities(self, feats: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Keyword model: ``(B, C)`` softmax probabilities."""
-        from kwslab.stream.backend import softmax
-
         return softmax(self.logits(feats))
 
     def log_probs(self, feats: np.ndarray, lengths: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
-"""CTC checkpoints at inference: posteriors for audio files, decoding, and WER/CER evaluation on a manifest.
+"""CTC checkpoints at inference: posteriors for audio files, decoding, transcription, WER/CER on a manifest.
 
-Used by ``python -m kwslab.predict`` and ``python -m kwslab.evaluate`` when the checkpoint holds a CTC model, and by
-``scripts/tune_lm.py``. Hotwords come as ``word`` or ``word:weight`` strings.
+Used by ``python -m kwslab.predict`` and ``python -m kwslab.evaluate`` when the checkpoint holds a CTC model, by
+self-training adaptation and by ``scripts/tune_lm.py``. Hotwords come as ``word`` or ``word:weight`` strings.
 """
 from __future__ import annotations
 
@@ -11,19 +11,16 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from kwslab.audio import WavError
 from kwslab.decoding import beam_search_batch, greedy
-from kwslab.inference import LoadedModel
+from kwslab.inference.keywords import read_error
+from kwslab.inference.loaded import LoadedModel
 from kwslab.metrics import error_rates
 from kwslab.text import CharVocab
 from kwslab.transcribe_args import DecoderSettings, add_decoder_arguments, settings_from_args
 
-__all__ = ["DecoderSettings", "add_decoder_arguments", "decode", "evaluate_ctc", "is_ctc", "posteriors",
-           "posteriors_of_features", "settings_from_args"]
-
-
-def is_ctc(model: LoadedModel) -> bool:
-    """True when the checkpoint's model is a CTC recogniser (it carries a character vocabulary)."""
-    return isinstance(getattr(model.module, "vocab", None), CharVocab)
+__all__ = ["DecoderSettings", "add_decoder_arguments", "decode", "evaluate_ctc", "posteriors",
+           "posteriors_of_features", "settings_from_args", "transcribe_files"]
 
 
 def posteriors(model: LoadedModel, paths: Sequence[str | Path], batch_size: int = 16) -> list[np.ndarray]:
@@ -67,3 +64,18 @@ def evaluate_ctc(model: LoadedModel, rows: Sequence[Any], settings: DecoderSetti
                             for i, (r, ref) in enumerate(zip(rows, refs))]
     return result
 
+
+def transcribe_files(model: LoadedModel, files: Sequence[str | Path],
+                     settings: DecoderSettings) -> tuple[list[dict], list[str]]:
+    """``{"file", "text", "greedy"[, "beam"]}`` per readable file, and one message per unreadable one."""
+    readable, feats, errors = [], [], []
+    for f in files:
+        try:
+            feats.append(model.features(f))
+            readable.append(f)
+        except (WavError, OSError, ValueError) as exc:
+            errors.append(read_error(f, exc))
+    texts = decode(posteriors_of_features(model, feats), model.module.vocab, settings) if readable else {}
+    results = [{"file": str(f), "text": texts.get("beam", texts.get("greedy"))[i],
+                **{k: v[i] for k, v in texts.items()}} for i, f in enumerate(readable)]
+    return results, errors
