@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from kwslab.audio import WavError
 from kwslab.inference.keywords import detect_stream, predict_files, predict_files_onnx

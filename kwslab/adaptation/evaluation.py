@@ -20,8 +20,8 @@ from kwslab.inference.scoring import ensemble_labels, ensemble_probabilities, kn
 def evaluate_adapted(ckpt: str | Path | Sequence[str | Path], manifest: str | Path, *, folds: int = 2,
                      strength: float = 1.0, group_by: str = "speaker", batch_size: int = 64,
                      model: LoadedModel | Sequence[LoadedModel] | None = None) -> dict:
-    """Keyword accuracy with unsupervised adaptation (:mod:`kwslab.adaptation.batchnorm`), measured without adapting on the clips
-    that are scored.
+    """Keyword accuracy with unsupervised BatchNorm adaptation (:mod:`kwslab.adaptation.batchnorm`), measured
+    without adapting on the clips that are scored.
 
     The manifest's rows are grouped by ``group_by`` (``speaker`` or ``voice``); each group's rows are dealt into
     ``folds`` folds in manifest order. For every fold, fresh copies of the model(s) are adapted on the group's other

@@ -30,7 +30,8 @@ def keyword_checkpoint(path: Path, seed: int = 0, num_frames: int | None = 51, *
     torch.manual_seed(seed)
     hp = {"num_outputs": 4, "labels": ["_silence_", "_unknown_", "high", "low"],
           "feature_config": FeatureConfig(**{**FEATURES, "num_frames": num_frames}).to_dict(),
-          "net": {"class_path": "kwslab.nets.KeywordCNN", "init_args": {"channels": [8, 8], "hidden": 8, "dropout": 0.0}}}
+          "net": {"class_path": "kwslab.nets.KeywordCNN",
+                  "init_args": {"channels": [8, 8], "hidden": 8, "dropout": 0.0}}}
     model = KeywordClassifier(**hp)
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm1d):

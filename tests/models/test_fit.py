@@ -9,7 +9,7 @@ import torch
 
 from kwslab.checkpoint import load_checkpoint
 from kwslab.fit import main
-from tests.models.tiny import make_tiny_dataset, tiny_config
+from tests.models.tiny import tiny_config
 
 
 def _final_val_acc(out: Path) -> list[float]:
