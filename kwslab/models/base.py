@@ -18,12 +18,16 @@ def default_adamw(params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer
 def build_optimizers(module: torch.nn.Module, optimizer: Callable[..., torch.optim.Optimizer],
                      scheduler: Callable[..., Any] | None) -> Any:
     """``configure_optimizers`` for trainable parameters: the optimizer, plus the scheduler stepped per epoch
-    (ReduceLROnPlateau monitors ``val/loss``)."""
+    (ReduceLROnPlateau monitors ``val/loss``), or per optimizer step for a schedule sized as fractions of training
+    (one with ``set_total_steps``, e.g. :class:`kwslab.models.schedules.WarmupCosine`), told the run's length."""
     opt = optimizer([p for p in module.parameters() if p.requires_grad])
     if scheduler is None:
         return opt
     sched = scheduler(opt)
     config = {"scheduler": sched, "interval": "epoch"}
+    if callable(getattr(sched, "set_total_steps", None)):
+        sched.set_total_steps(max(1, int(module.trainer.estimated_stepping_batches)))
+        config["interval"] = "step"
     if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
         config["monitor"] = "val/loss"
     return {"optimizer": opt, "lr_scheduler": config}
