@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from kwslab.dsp.features import block_power, hz_to_mel
+from kwslab.dsp.waveform import mix_at_snr, power
 
 __all__ = [
     "WaveformTransform", "GaussianNoise", "BackgroundNoise", "TimeShift", "SpeedPerturb", "TimeStretch", "Gain",
@@ -47,19 +48,6 @@ def _pair(name: str, value: float | Sequence[float], low: float = -math.inf, hig
 
 def _draw(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(rng.uniform(bounds[0], bounds[1]))
-
-
-def _power(y: np.ndarray) -> float:
-    return float(np.mean(np.square(y, dtype=np.float64))) if y.size else 0.0
-
-
-def _mix_at_snr(y: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
-    """Return ``y + g * noise`` with ``g`` chosen so that power(y) / power(g * noise) is exactly ``snr_db``."""
-    signal_power, noise_power = _power(y), _power(noise)
-    if signal_power == 0.0 or noise_power == 0.0:  # SNR is undefined for silence: leave the clip alone
-        return y.copy()
-    gain = math.sqrt(signal_power / (noise_power * 10.0 ** (snr_db / 10.0)))
-    return (y + gain * noise).astype(np.float32)
 
 
 class WaveformTransform:
@@ -102,7 +90,7 @@ class GaussianNoise(WaveformTransform):
 
     def apply(self, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         snr = _draw(rng, self.snr_db)
-        return _mix_at_snr(y, rng.standard_normal(y.size), snr)
+        return mix_at_snr(y, rng.standard_normal(y.size), snr)
 
 
 class BackgroundNoise(WaveformTransform):
@@ -154,7 +142,7 @@ class BackgroundNoise(WaveformTransform):
         else:
             start = int(rng.integers(0, noise.size))
             segment = noise[(start + np.arange(y.size)) % noise.size]
-        return _mix_at_snr(y, segment, snr)
+        return mix_at_snr(y, segment, snr)
 
 
 class TimeShift(WaveformTransform):
@@ -488,8 +476,8 @@ class Reverb(WaveformTransform):
         h = self.impulse_response(rng)
         n_fft = 1 << int(y.size + h.size - 2).bit_length()
         wet = np.fft.irfft(np.fft.rfft(y, n_fft) * np.fft.rfft(h, n_fft), n_fft)[:y.size]
-        wet_power = _power(wet)
-        return wet * math.sqrt(_power(y) / wet_power) if wet_power > 0 else wet
+        wet_power = power(wet)
+        return wet * math.sqrt(power(y) / wet_power) if wet_power > 0 else wet
 
 
 class Compose:

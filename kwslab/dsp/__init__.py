@@ -1,5 +1,6 @@
 """Signal processing from the signal up: teaching transforms (``fft``), pure feature functions (``features``), the
-shared ``FeatureConfig`` and the ``FeatureExtractor`` that precomputes its matrices once.
+shared ``FeatureConfig`` and the ``FeatureExtractor`` that precomputes its matrices once; ``waveform`` holds what
+data making shares (coloured noise, mixing at an SNR, silence trimming).
 
 NumPy only: this package imports neither torch, Lightning, librosa nor scipy (those are test references).
 """

@@ -1,4 +1,4 @@
-"""Helpers shared by the TTS backends and the builder: names, seeded per-sample draws, silence trimming.
+"""Helpers shared by the TTS backends and the builder: names, seeded per-sample draws, post-processing.
 
 Nothing here talks to a synthesiser; every function is a pure function of its arguments.
 """
@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from kwslab.dsp.features import block_power
+from kwslab.dsp.waveform import trim_silence
 
 _SLUG_BAD = re.compile(r"[^a-z0-9]+")
 
@@ -49,33 +49,6 @@ def item_rng(seed: int, *parts: object) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "little"))
 
 
-def trim_silence(x: np.ndarray, sample_rate: int, top_db: float = 40.0, pad_s: float = 0.02) -> np.ndarray:
-    """Cut leading and trailing frames quieter than ``top_db`` below the loudest 10 ms frame.
-
-    Args:
-        x: (n,) float waveform.
-        sample_rate: rate of ``x`` in Hz.
-        top_db: frames whose RMS is more than this many dB below the loudest frame count as silence.
-        pad_s: seconds of the original signal kept on each side of the voiced region.
-
-    Returns:
-        (m,) view of ``x`` with m <= n; ``x`` itself when it is all silence or shorter than a frame.
-    """
-    frame = max(1, sample_rate // 100)
-    power = block_power(x, frame)
-    if power.size == 0:
-        return x
-    rms = np.sqrt(power)
-    peak = float(rms.max())
-    if peak <= 0.0:
-        return x
-    loud = np.nonzero(rms >= peak * 10.0 ** (-top_db / 20.0))[0]
-    pad = int(round(pad_s * sample_rate))
-    start = max(0, int(loud[0]) * frame - pad)
-    stop = min(len(x), (int(loud[-1]) + 1) * frame + pad)
-    return x[start:stop]
-
-
 def peak_normalize(x: np.ndarray, peak: float = 0.9) -> np.ndarray:
     """Scale ``x`` so that ``max(|x|) == peak`` (all-zero input is returned unchanged). Returns float32."""
     m = float(np.max(np.abs(x))) if len(x) else 0.0
@@ -88,7 +61,7 @@ def postprocess(x: np.ndarray, sample_rate: int, *, trim: bool, trim_db: float, 
     """Trim silence (when ``trim``) and peak-normalise to ``normalize`` (when not None); float32 (n,)."""
     x = np.asarray(x, dtype=np.float32)
     if trim:
-        x = trim_silence(x, sample_rate, trim_db)
+        x = trim_silence(x, sample_rate, trim_db, pad=0.02)
     if normalize is not None:
         x = peak_normalize(x, normalize)
     return np.clip(x, -1.0, 1.0)

@@ -26,6 +26,7 @@ import numpy as np
 
 from kwslab.audio import write_wav
 from kwslab.data.manifest import SILENCE_LABEL, UNKNOWN_LABEL, ManifestRow, read_manifest, write_manifest
+from kwslab.dsp.waveform import colored_noise
 from kwslab.tts.builder import build_dataset
 from kwslab.tts.espeak import resolve_voices
 from kwslab.tts.plan import BuildConfig
@@ -38,22 +39,13 @@ DEFAULT_UNKNOWN_WORDS = (
 )
 
 
-def colored_noise(n: int, color: str, rng: np.random.Generator) -> np.ndarray:
-    """Unit-RMS noise of ``n`` samples: ``white``, ``pink`` (1/f power) or ``brown`` (1/f^2 power)."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    f = np.maximum(np.arange(len(spectrum)), 1.0)
-    spectrum /= {"white": 1.0, "pink": np.sqrt(f), "brown": f}[color]
-    y = np.fft.irfft(spectrum, n)
-    return y / max(float(np.sqrt(np.mean(y**2))), 1e-12)
-
-
 def write_silence_clips(folder: Path, count: int, sample_rate: int, seed: int) -> list[dict[str, Any]]:
     """``count`` 1-s noise clips at -70..-25 dBFS RMS, some with mains hum; returns manifest rows."""
     rows = []
     for i in range(count):
         rng = np.random.default_rng([seed, 7, i])
         color = ("white", "pink", "brown")[i % 3]
-        y = colored_noise(sample_rate, color, rng) * 10 ** (rng.uniform(-70, -25) / 20)
+        y = colored_noise(sample_rate, color, rng, keep_dc=True, dtype=np.float64) * 10 ** (rng.uniform(-70, -25) / 20)
         if rng.random() < 0.3:
             t = np.arange(sample_rate) / sample_rate
             y += 10 ** (rng.uniform(-60, -35) / 20) * np.sin(2 * np.pi * rng.choice([50.0, 60.0]) * t)

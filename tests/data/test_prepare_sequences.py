@@ -9,7 +9,7 @@ import pytest
 from kwslab.audio import read_wav, wav_info, write_wav
 from kwslab.data import read_manifest, write_manifest
 from kwslab.data.sources import compose_sequences
-from kwslab.data.sources.sequences import load_word_clips, trim_silence
+from kwslab.data.sources.sequences import load_word_clips
 from kwslab.prepare import main
 
 SR = 16000
@@ -125,10 +125,3 @@ def test_splits_assigned_when_missing_and_cli(tmp_path, capsys):
     assert main(["sequences", "--manifest", str(m), "--out", str(out), "--count", "5", "--min-words", "4",
                  "--max-words", "2"]) == 2
     assert "min_words <= max_words" in capsys.readouterr().err
-
-
-def test_trim_silence():
-    x = np.concatenate([np.zeros(1600), np.ones(800), np.zeros(1600)]).astype(np.float32)
-    y = trim_silence(x, 16000, pad_ms=5.0)
-    assert len(y) == 800 + 2 * 80 and y.max() == 1.0
-    assert len(trim_silence(np.zeros(100, np.float32), 16000)) == 100

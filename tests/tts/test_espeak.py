@@ -12,7 +12,6 @@ import pytest
 from kwslab.audio import read_wav, wav_bytes
 from kwslab.tts import BuildConfig, BuildError, VoiceSpec, build_dataset, parse_voice_spec, synthesize
 from kwslab.tts.__main__ import main
-from kwslab.tts.common import trim_silence
 from kwslab.tts.espeak import list_languages, list_variants, resolve_voices
 
 VOICES = ["en-us+f3", "en-gb-scotland+m3"]
@@ -57,15 +56,6 @@ def test_voice_spec_round_trip_and_errors() -> None:
                        (";rate=100", "empty voice")]:
         with pytest.raises(ValueError, match=match):
             parse_voice_spec(bad)
-
-
-def test_trim_silence_cuts_only_silence() -> None:
-    sr = 16000
-    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(sr // 2) / sr)
-    x = np.concatenate([np.zeros(sr // 4), tone, np.zeros(sr // 2)])
-    y = trim_silence(x, sr, top_db=40, pad_s=0.02)
-    assert abs(len(y) - (len(tone) + 2 * 320)) <= 2 * 160  # tone kept, 20 ms pads, frame-rounded
-    assert np.max(np.abs(y)) == np.max(np.abs(x))
 
 
 def test_balanced_audible_plausible(built: Path) -> None:

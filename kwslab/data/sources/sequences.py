@@ -20,12 +20,11 @@ import numpy as np
 from kwslab.audio import load_audio, wav_info, write_wav
 from kwslab.data.manifest import SPLITS, ManifestRow, atomic_write_text, read_manifest
 from kwslab.data.sources.common import PrepareResult, count_table, write_splits
-from kwslab.data.sources.noise import NOISE_COLORS, colored_noise, mix_at_snr
 from kwslab.data.sources.split import assign_splits
-from kwslab.dsp.features import block_power
+from kwslab.dsp.waveform import NOISE_COLORS, colored_noise, mix_at_snr, trim_silence
 from kwslab.text import normalize_text
 
-__all__ = ["SequenceResult", "trim_silence", "load_word_clips", "compose_sequences", "read_segments",
+__all__ = ["SequenceResult", "load_word_clips", "compose_sequences", "read_segments",
            "word_errors_by_source"]
 
 
@@ -40,34 +39,6 @@ class SequenceResult(PrepareResult):
     def table(self) -> str:
         """Utterance counts per split and number of words."""
         return count_table(self.rows, "words", lambda r: f"{len(str(r['transcript']).split())} words")
-
-
-def trim_silence(x: np.ndarray, sample_rate: int, top_db: float = 40.0, frame_ms: float = 10.0,
-                 pad_ms: float = 5.0) -> np.ndarray:
-    """Cut leading/trailing frames quieter than ``top_db`` below the loudest frame.
-
-    Args:
-        x: (n,) float samples.
-        sample_rate: Rate of ``x`` in Hz.
-        top_db: Frames whose RMS is this many dB below the loudest frame's count as silence (default 40).
-        frame_ms: Frame length for the RMS (default 10 ms, non-overlapping).
-        pad_ms: Audio kept around the loud part (default 5 ms).
-
-    Returns:
-        A view of ``x`` (unchanged when it is all silence or shorter than one frame).
-    """
-    frame = max(1, int(round(frame_ms * sample_rate / 1000.0)))
-    energy = block_power(x, frame)
-    if energy.size == 0:
-        return x
-    peak = float(energy.max())
-    if peak <= 0.0:
-        return x
-    loud = np.flatnonzero(energy >= peak * 10.0 ** (-top_db / 10.0))
-    pad = int(round(pad_ms * sample_rate / 1000.0))
-    start = max(0, int(loud[0]) * frame - pad)
-    end = min(len(x), (int(loud[-1]) + 1) * frame + pad)
-    return x[start:end]
 
 
 def _manifest_paths(manifests: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
@@ -203,7 +174,7 @@ def compose_sequences(
     def clip(path: Path) -> np.ndarray:
         if path not in cache:
             x = load_audio(path, sr)
-            cache[path] = trim_silence(x, sr, trim_db) if trim else x
+            cache[path] = trim_silence(x, sr, trim_db, pad=0.005) if trim else x
             if len(cache) > 4096:
                 cache.popitem(last=False)
         return cache[path]

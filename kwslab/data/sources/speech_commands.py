@@ -31,8 +31,8 @@ from kwslab.data.manifest import SILENCE_LABEL, SPLITS, UNKNOWN_LABEL
 from kwslab.data.sources.common import PrepareResult, write_splits
 from kwslab.data.sources.download import download as download_file
 from kwslab.data.sources.download import extract_archive
-from kwslab.data.sources.noise import NOISE_COLORS, colored_noise
 from kwslab.data.sources.split import split_groups
+from kwslab.dsp.waveform import NOISE_COLORS, colored_noise
 
 __all__ = ["COMMAND_WORDS", "SC_URLS", "SC_SHA256", "download_speech_commands", "prepare_speech_commands"]
 

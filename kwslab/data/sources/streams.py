@@ -25,8 +25,7 @@ import numpy as np
 
 from kwslab.audio import WavError, load_audio, write_wav
 from kwslab.data.manifest import SILENCE_LABEL, ManifestError, atomic_write_text, read_manifest
-from kwslab.data.sources.noise import NOISE_COLORS, colored_noise, rms
-from kwslab.data.sources.sequences import trim_silence
+from kwslab.dsp.waveform import NOISE_COLORS, colored_noise, rms, trim_silence
 
 FORMAT = "kwslab-streams-1"
 
@@ -80,7 +79,7 @@ def compose_streams(manifest: str | Path, out: str | Path, *, keywords: Sequence
     def clip(path: Path, trim: bool = True) -> np.ndarray:
         if path not in cache:
             x = load_audio(path, sample_rate)
-            cache[path] = np.array(trim_silence(x, sample_rate) if trim else x, dtype=np.float32)
+            cache[path] = np.array(trim_silence(x, sample_rate, pad=0.005) if trim else x, dtype=np.float32)
         return cache[path]
 
     out = Path(out)
