@@ -7,6 +7,10 @@ earlier frame (usual CTC transitions: stay, advance, skip a blank between differ
 log-probability divided by the number of keyword tokens is the detection score (``exp`` of it, a
 per-token confidence in ``(0, 1]``, is compared with ``threshold``). Overlapping candidates are resolved
 greedily, best first, and detections come back sorted by time.
+
+:class:`Detection` is also what streaming detection (:mod:`kwslab.stream`) reports, so both kinds of hit are scored
+by the same code (:func:`kwslab.stream.match_detections`); the hits found here are :class:`FrameDetection`
+objects, which add the frames.
 """
 
 from __future__ import annotations
@@ -18,19 +22,33 @@ import numpy as np
 from kwslab.decoding._checks import check_log_probs
 from kwslab.text import CharVocab
 
-__all__ = ["Detection", "keyword_search", "keyword_scores"]
+__all__ = ["Detection", "FrameDetection", "keyword_search", "keyword_scores"]
 
 
 @dataclass(frozen=True)
 class Detection:
-    """One keyword hit: frames ``[start_frame, end_frame]`` (inclusive) and times in seconds."""
+    """A keyword found in time: ``start``/``end`` in seconds from the start of the audio; ``score`` in ``[0, 1]``,
+    higher is surer (what it measures is the detector's: here a per-token CTC confidence, in streaming detection
+    the peak smoothed posterior)."""
 
     keyword: str
-    start_frame: int
-    end_frame: int
     start: float
     end: float
-    score: float  # per-token confidence exp(log-prob / n_tokens), in (0, 1]
+    score: float
+
+    def to_dict(self) -> dict:
+        """``{"keyword", "start", "end", "score"}`` rounded for printing (ms, 4 decimals)."""
+        return {"keyword": self.keyword, "start": round(self.start, 3), "end": round(self.end, 3),
+                "score": round(self.score, 4)}
+
+
+@dataclass(frozen=True)
+class FrameDetection(Detection):
+    """A :class:`Detection` in CTC posteriors, with its frames ``[start_frame, end_frame]`` (inclusive); ``score``
+    is the per-token confidence ``exp(log-prob / n_tokens)``, in ``(0, 1]``."""
+
+    start_frame: int
+    end_frame: int
 
 
 def keyword_scores(log_probs: np.ndarray, ids: list[int], blank: int) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +98,7 @@ def keyword_search(
     keyword: str,
     frame_shift_s: float = 0.01,
     threshold: float = 0.5,
-) -> list[Detection]:
+) -> list[FrameDetection]:
     """Find ``keyword`` in CTC posteriors.
 
     Args:
@@ -104,7 +122,7 @@ def keyword_search(
         raise ValueError(f"keyword {keyword!r} is empty after normalisation")
     total, start = keyword_scores(lp, ids, vocab.blank)
     conf = np.exp(total / len(ids))
-    found: list[Detection] = []
+    found: list[FrameDetection] = []
     taken = np.zeros(lp.shape[0], dtype=bool)
     for t in np.argsort(-conf, kind="stable").tolist():
         if conf[t] < threshold:
@@ -113,6 +131,6 @@ def keyword_search(
         if taken[s:t + 1].any():
             continue
         taken[s:t + 1] = True
-        found.append(Detection(vocab.normalize(keyword), s, t, s * frame_shift_s, (t + 1) * frame_shift_s,
-                               float(conf[t])))
+        found.append(FrameDetection(vocab.normalize(keyword), s * frame_shift_s, (t + 1) * frame_shift_s,
+                                    float(conf[t]), start_frame=s, end_frame=t))
     return sorted(found, key=lambda d: d.start_frame)

@@ -5,13 +5,14 @@ NumPy only: importing this package never imports torch. A :class:`Backend` (the 
 """
 from kwslab.stream.backend import Backend
 from kwslab.stream.blocks import iter_wav_blocks
-from kwslab.stream.detector import (IGNORED_LABELS, Detection, EventDetector, StreamConfig, StreamingDetector,
+from kwslab.decoding.keyword_search import Detection
+from kwslab.stream.detector import (IGNORED_LABELS, EventDetector, EventSpan, StreamConfig, StreamingDetector,
                                     WindowScorer)
 from kwslab.stream.metrics import (DetCurve, MatchResult, Track, TruthEvent, det_curve, match_detections,
                                    plot_det, select_threshold, threshold_for_target)
 
 __all__ = [
-    "Backend", "iter_wav_blocks", "IGNORED_LABELS",
-    "Detection", "EventDetector", "StreamConfig", "StreamingDetector", "WindowScorer", "DetCurve", "MatchResult",
-    "Track", "TruthEvent", "det_curve", "match_detections", "plot_det", "select_threshold", "threshold_for_target",
+    "Backend", "iter_wav_blocks", "IGNORED_LABELS", "Detection", "EventDetector", "EventSpan", "StreamConfig",
+    "StreamingDetector", "WindowScorer", "DetCurve", "MatchResult", "Track", "TruthEvent", "det_curve",
+    "match_detections", "plot_det", "select_threshold", "threshold_for_target",
 ]

@@ -26,6 +26,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from kwslab.data.manifest import SILENCE_LABEL, UNKNOWN_LABEL
+from kwslab.decoding.keyword_search import Detection
 from kwslab.dsp import FeatureConfig, FeatureExtractor
 
 Probabilities = Callable[[np.ndarray], np.ndarray]  # (B, F, T) float32 features -> (B, C) class probabilities
@@ -81,22 +82,6 @@ class StreamConfig:
     def to_dict(self) -> dict:
         """Plain JSON-safe values."""
         return {**asdict(self), "ignore": list(self.ignore)}
-
-
-@dataclass(frozen=True)
-class Detection:
-    """A detected keyword: ``start``/``end`` in seconds from the start of the stream; ``score`` is the peak
-    smoothed posterior."""
-
-    keyword: str
-    start: float
-    end: float
-    score: float
-
-    def to_dict(self) -> dict:
-        """``{"keyword", "start", "end", "score"}`` rounded for printing (ms, 4 decimals)."""
-        return {"keyword": self.keyword, "start": round(self.start, 3), "end": round(self.end, 3),
-                "score": round(self.score, 4)}
 
 
 def _as_block(block: np.ndarray) -> np.ndarray:
@@ -189,19 +174,24 @@ class WindowScorer:
 
 
 @dataclass
-class _Open:
+class EventSpan:
+    """A run of windows whose best keyword score stayed at or above the threshold: the first and last window
+    starts (s), the peak smoothed posterior per keyword class ``(K,)`` and the start of the window that held the
+    highest one."""
+
     first: float
     last: float
-    peaks: np.ndarray  # (K,) peak smoothed posterior per keyword class
+    peaks: np.ndarray
     peak_start: float
 
-
-def _make_detection(ev: _Open, keywords: list[str], window: float, delay: float) -> Detection:
-    k = int(np.argmax(ev.peaks))
-    start, end = ev.last - delay, ev.first - delay + window  # intersection of the detecting windows
-    if end <= start:  # a run longer than a window: fall back on the peak window
-        start, end = ev.peak_start - delay, ev.peak_start - delay + window
-    return Detection(keywords[k], max(0.0, start), max(0.0, end), float(ev.peaks[k]))
+    def detection(self, keywords: Sequence[str], window: float, delay: float) -> Detection:
+        """The detection this run reports: its best keyword, over the intersection of the detecting windows of
+        ``window`` seconds, shifted back by the moving average's ``delay``."""
+        k = int(np.argmax(self.peaks))
+        start, end = self.last - delay, self.first - delay + window  # intersection of the detecting windows
+        if end <= start:  # a run longer than a window: fall back on the peak window
+            start, end = self.peak_start - delay, self.peak_start - delay + window
+        return Detection(keywords[k], max(0.0, start), max(0.0, end), float(self.peaks[k]))
 
 
 class EventDetector:
@@ -224,7 +214,7 @@ class EventDetector:
         self.keywords = [labels[i] for i in self.columns]
         self.window, self.threshold, self.refractory = window, threshold, refractory
         self.delay = (smooth - 1) / 2 * hop
-        self._open: _Open | None = None
+        self._open: EventSpan | None = None
         self._quiet_until = -math.inf  # a new event may open once a window's end reaches this
 
     def push(self, starts: np.ndarray, probs: np.ndarray) -> list[Detection]:
@@ -239,16 +229,16 @@ class EventDetector:
                 np.maximum(ev.peaks, row, out=ev.peaks)
                 ev.last = t
             elif ev is not None:
-                found.append(_make_detection(ev, self.keywords, self.window, self.delay))
+                found.append(ev.detection(self.keywords, self.window, self.delay))
                 self._open, self._quiet_until = None, t + self.window + self.refractory
             elif score >= self.threshold and t + self.window >= self._quiet_until:
-                self._open = _Open(t, t, row.astype(np.float32, copy=True), t)
+                self._open = EventSpan(t, t, row.astype(np.float32, copy=True), t)
         return found
 
     def flush(self) -> list[Detection]:
         """End of stream: report an event still open."""
         ev, self._open = self._open, None
-        return [] if ev is None else [_make_detection(ev, self.keywords, self.window, self.delay)]
+        return [] if ev is None else [ev.detection(self.keywords, self.window, self.delay)]
 
 
 @dataclass

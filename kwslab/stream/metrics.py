@@ -13,7 +13,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from kwslab.stream.detector import IGNORED_LABELS, Detection, _make_detection, _Open
+from kwslab.decoding.keyword_search import Detection
+from kwslab.stream.detector import IGNORED_LABELS, EventSpan
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,9 @@ class Track:
                 continue
             a = r0 + int(ok[0])
             peak = a + int(np.argmax(kw[a:r1 + 1].max(axis=1)))  # first row of the highest score
-            ev = _Open(float(self.starts[a]), float(self.starts[r1]), kw[a:r1 + 1].max(axis=0),
-                       float(self.starts[peak]))
-            found.append(_make_detection(ev, keywords, self.window, delay))
+            ev = EventSpan(float(self.starts[a]), float(self.starts[r1]), kw[a:r1 + 1].max(axis=0),
+                           float(self.starts[peak]))
+            found.append(ev.detection(keywords, self.window, delay))
             if r1 + 1 < len(self.starts):
                 quiet_until = float(self.starts[r1 + 1]) + self.window + refractory
             else:

@@ -109,3 +109,16 @@ def test_keyword_search_finds_repeats_in_time_order() -> None:
         keyword_search(lp, vocab, "yes", threshold=0.0)
     with pytest.raises(ValueError, match="empty"):
         keyword_search(lp, vocab, "?!")
+
+
+def test_keyword_search_hits_are_detections_that_stream_matching_scores() -> None:
+    """One Detection type: CTC keyword-search hits are matched to truth by the streaming metrics' code."""
+    from kwslab.stream import Detection, TruthEvent, match_detections
+
+    vocab = CharVocab()
+    lp, start, end = _keyword_frames(vocab, "go left then stop now", "stop", 0)
+    hits = keyword_search(lp, vocab, "stop", frame_shift_s=0.02)
+    assert hits and all(isinstance(h, Detection) for h in hits)
+    truth = [TruthEvent("stop", start * 0.02, (end + 1) * 0.02)]
+    result = match_detections(hits, truth, tolerance=0.0)
+    assert (result.hits, result.false_alarms) == (1, len(hits) - 1)
