@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--smooth", type=int, help="moving average over this many hops (default: calibrated, else 3)")
     s.add_argument("--refractory", type=float, help="seconds without detections after one (default 1.0)")
     s.add_argument("--block-seconds", type=float, default=1.0, help="audio read per block (default 1.0)")
-    from kwslab.transcribe_args import add_decoder_arguments
+    from kwslab.decoding.settings import add_decoder_arguments
 
     add_decoder_arguments(parser)
     args = parser.parse_args(argv)
@@ -94,7 +94,7 @@ def _report(results: list[dict], errors: list[str], as_json: bool, line) -> int:
 
 def _main_ctc(model: object, args: argparse.Namespace) -> int:
     from kwslab.inference.ctc import transcribe_files
-    from kwslab.transcribe_args import settings_from_args
+    from kwslab.decoding.settings import settings_from_args
 
     results, errors = transcribe_files(model, args.files, settings_from_args(args))
     return _report(results, errors, args.json, lambda r: r["text"])

@@ -29,8 +29,9 @@ from kwslab.adaptation import AdaptationError, self_train
 from kwslab.data.manifest import read_manifest
 from kwslab.data.sources.fsdd import parse_fsdd_name
 from kwslab.data.sources.sequences import read_segments, word_errors_by_source
+from kwslab.decoding.settings import DecoderSettings
 from kwslab.inference import load_model
-from kwslab.inference.ctc import DecoderSettings, decode, posteriors
+from kwslab.inference.ctc import decode, posteriors
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script's FSDD session and table helpers
 from fsdd_onsets import decade, print_table  # noqa: E402

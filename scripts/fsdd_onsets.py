@@ -61,8 +61,9 @@ def error_table(ckpt: str, manifest: str, lm: str | None, beam_width: int = 16, 
     """Word error rate per (speaker, decade) of the source recordings of a composed-sequence manifest."""
     from kwslab.data.manifest import read_manifest
     from kwslab.data.sources.sequences import read_segments, word_errors_by_source
+    from kwslab.decoding.settings import DecoderSettings
     from kwslab.inference import load_model
-    from kwslab.inference.ctc import DecoderSettings, decode, posteriors
+    from kwslab.inference.ctc import decode, posteriors
 
     try:
         segments = read_segments(manifest)

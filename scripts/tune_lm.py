@@ -14,8 +14,9 @@ import sys
 from kwslab.data.manifest import read_manifest
 from kwslab.decoding import tune_alpha_beta
 from kwslab.decoding.lm import NGramLM
+from kwslab.decoding.settings import DEFAULT_BEAM_WIDTH, DecoderSettings
 from kwslab.inference import load_model
-from kwslab.inference.ctc import DecoderSettings, decode, posteriors
+from kwslab.inference.ctc import decode, posteriors
 from kwslab.metrics import error_rates
 
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lm", required=True, help="ARPA language model")
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0, 1.5])
     parser.add_argument("--betas", type=float, nargs="+", default=[-1.0, 0.0, 1.0, 2.0])
-    parser.add_argument("--beam-width", type=int, default=16)
+    parser.add_argument("--beam-width", type=int, default=DEFAULT_BEAM_WIDTH)
     args = parser.parse_args(argv)
     model = load_model(args.ckpt)
     if not model.is_ctc:

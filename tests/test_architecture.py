@@ -39,8 +39,8 @@ LAYERS: list[list[tuple[str, ...]]] = [
     [("kwslab.tts",)],
     # compatibility shim: re-exports kwslab.tts.datamodules at the class paths older configs name
     [("kwslab.data.synthetic",)],
-    # plain networks; CTC decoding (NumPy); checkpoint files. transcribe_args moves to kwslab/decoding/settings.py.
-    [("kwslab.nets",), ("kwslab.decoding", "kwslab.transcribe_args"), ("kwslab.checkpoint",)],
+    # plain networks; CTC decoding and its settings (NumPy); checkpoint files
+    [("kwslab.nets",), ("kwslab.decoding",), ("kwslab.checkpoint",)],
     # LightningModules
     [("kwslab.models",)],
     # streaming detection: what it needs from a model (a Backend), detector, its metrics and evaluation

@@ -9,10 +9,12 @@ from kwslab.decoding.ctc_score import ctc_log_likelihood
 from kwslab.decoding.greedy import greedy, greedy_ids
 from kwslab.decoding.hotwords import Hotwords
 from kwslab.decoding.keyword_search import Detection, FrameDetection, keyword_search
+from kwslab.decoding.settings import DEFAULT_BEAM_WIDTH, DecoderSettings
 
 __all__ = [
-    "ArpaError", "Detection", "FrameDetection", "Hotwords", "NGramLM", "beam_search", "beam_search_batch",
-    "ctc_log_likelihood", "greedy", "greedy_ids", "keyword_search", "tune_alpha_beta",
+    "ArpaError", "DEFAULT_BEAM_WIDTH", "DecoderSettings", "Detection", "FrameDetection", "Hotwords", "NGramLM",
+    "beam_search", "beam_search_batch", "ctc_log_likelihood", "greedy", "greedy_ids", "keyword_search",
+    "tune_alpha_beta",
 ]
 
 # The LM names load on first use, so ``python -m kwslab.decoding.lm`` runs without a double import.

@@ -43,6 +43,8 @@ import numpy as np
 
 from kwslab.decoding._checks import check_log_probs
 from kwslab.decoding._prefix_search import prefix_search
+from kwslab.decoding.hotwords import DEFAULT_HOTWORD_WEIGHT
+from kwslab.decoding.settings import DEFAULT_ALPHA, DEFAULT_BEAM_WIDTH, DEFAULT_BETA
 from kwslab.text import CharVocab
 
 __all__ = ["beam_search", "beam_search_batch", "LOG_FLOOR"]
@@ -53,13 +55,13 @@ LOG_FLOOR = -1e5  # log-probs are floored here so impossible tokens stay finite 
 def beam_search(
     log_probs: np.ndarray,
     vocab: CharVocab,
-    beam_width: int = 32,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     lm: object | None = None,
-    alpha: float = 0.5,
-    beta: float = 1.0,
+    alpha: float = DEFAULT_ALPHA,
+    beta: float = DEFAULT_BETA,
     hotwords: object | None = None,
     *,
-    hotword_weight: float = 5.0,
+    hotword_weight: float = DEFAULT_HOTWORD_WEIGHT,
     token_min_logp: float = -12.0,
     top_k: int | None = None,
     beam_prune_logp: float = -10.0,
@@ -71,10 +73,11 @@ def beam_search(
     Args:
         log_probs: ``(T, V)`` log-probabilities, ``V == len(vocab)``; blank is ``vocab.blank``.
         vocab: The model's vocabulary.
-        beam_width: Hypotheses (prefixes) kept per frame (default 32).
+        beam_width: Hypotheses (prefixes) kept per frame (default :data:`~kwslab.decoding.settings.DEFAULT_BEAM_WIDTH`,
+            16).
         lm: Optional :class:`~kwslab.decoding.lm.NGramLM` (``unit="word"`` or ``"char"``) for shallow fusion.
-        alpha: LM weight on the natural-log LM probability (only with ``lm``).
-        beta: Word insertion bonus per completed word (only with ``lm``).
+        alpha: LM weight on the natural-log LM probability (only with ``lm``; default 0.5).
+        beta: Word insertion bonus per completed word (only with ``lm``; default 1.0).
         hotwords: Optional words to boost: ``["word", ...]``, ``{"word": weight}``, ``[("word", w), ...]``
             or a :class:`~kwslab.decoding.hotwords.Hotwords`.
         hotword_weight: Bonus for a completed hotword given without its own weight (default 5.0).
@@ -102,13 +105,13 @@ def beam_search(
 def beam_search_batch(
     log_probs: Sequence[np.ndarray],
     vocab: CharVocab,
-    beam_width: int = 32,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     lm: object | None = None,
-    alpha: float = 0.5,
-    beta: float = 1.0,
+    alpha: float = DEFAULT_ALPHA,
+    beta: float = DEFAULT_BETA,
     hotwords: object | None = None,
     *,
-    hotword_weight: float = 5.0,
+    hotword_weight: float = DEFAULT_HOTWORD_WEIGHT,
     token_min_logp: float = -12.0,
     top_k: int | None = None,
     beam_prune_logp: float = -10.0,

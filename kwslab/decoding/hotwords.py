@@ -16,7 +16,9 @@ import numpy as np
 
 from kwslab.text import CharVocab
 
-__all__ = ["Hotwords", "HashTable", "word_hash", "word_hashes"]
+__all__ = ["DEFAULT_HOTWORD_WEIGHT", "Hotwords", "HashTable", "word_hash", "word_hashes"]
+
+DEFAULT_HOTWORD_WEIGHT = 5.0  # bonus of a completed hotword given without its own weight (natural-log units)
 
 _MUL = 0x9E3779B97F4A7C15  # must equal the beam search's prefix-hash multiplier
 _MASK = (1 << 64) - 1
@@ -67,14 +69,15 @@ class Hotwords:
         words: ``["word", ...]``, ``{"word": weight}`` or ``[("word", weight), ...]``; words are normalised
             with ``vocab.normalize``.
         vocab: The decoder's vocabulary.
-        weight: Weight of words given without one (default 5.0; natural-log units).
+        weight: Weight of words given without one (default :data:`DEFAULT_HOTWORD_WEIGHT`, 5.0; natural-log
+            units).
 
     Raises:
         ValueError: for an empty word, a word with a space, a character outside the vocabulary, or a
             weight that is not a finite number.
     """
 
-    def __init__(self, words: object, vocab: CharVocab, weight: float = 5.0) -> None:
+    def __init__(self, words: object, vocab: CharVocab, weight: float = DEFAULT_HOTWORD_WEIGHT) -> None:
         if isinstance(words, Mapping):
             pairs = list(words.items())
         else:

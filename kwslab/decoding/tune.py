@@ -8,6 +8,7 @@ import numpy as np
 
 from kwslab.decoding.beam import beam_search_batch
 from kwslab.decoding.lm import NGramLM
+from kwslab.decoding.settings import DEFAULT_BEAM_WIDTH
 from kwslab.text import CharVocab
 
 __all__ = ["tune_alpha_beta"]
@@ -20,7 +21,7 @@ def tune_alpha_beta(
     lm: NGramLM,
     alphas: Sequence[float],
     betas: Sequence[float],
-    beam_width: int = 32,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     **search_kwargs: object,
 ) -> list[dict[str, float]]:
     """Decode every utterance for each ``(alpha, beta)`` and score the WER with jiwer.

@@ -17,7 +17,7 @@ from kwslab.inference.keywords import read_error
 from kwslab.inference.loaded import LoadedModel
 from kwslab.metrics import error_rates
 from kwslab.text import CharVocab
-from kwslab.transcribe_args import DecoderSettings, add_decoder_arguments, settings_from_args
+from kwslab.decoding.settings import DecoderSettings, add_decoder_arguments, settings_from_args
 
 __all__ = ["DecoderSettings", "add_decoder_arguments", "decode", "evaluate_ctc", "posteriors",
            "posteriors_of_features", "settings_from_args", "transcribe_files"]

@@ -1,22 +1,34 @@
-"""Decoding settings and their command-line flags (torch-free, so ``predict --onnx`` never imports torch)."""
+"""Decoder settings: the one home of the decoder defaults, :class:`DecoderSettings` and their command-line flags.
+
+Torch-free and light (the LM and hotwords load only in :meth:`DecoderSettings.load`), so ``predict --onnx`` never
+imports torch.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from kwslab.decoding.hotwords import DEFAULT_HOTWORD_WEIGHT, Hotwords
 from kwslab.text import CharVocab
+
+__all__ = ["DEFAULT_ALPHA", "DEFAULT_BEAM_WIDTH", "DEFAULT_BETA", "DecoderSettings", "add_decoder_arguments",
+           "settings_from_args"]
+
+DEFAULT_BEAM_WIDTH = 16  # prefix beam width (hypotheses kept per frame)
+DEFAULT_ALPHA = 0.5  # LM weight in shallow fusion
+DEFAULT_BETA = 1.0  # word insertion bonus in shallow fusion
 
 
 @dataclass
 class DecoderSettings:
     """How to decode: ``beam_width`` 0 means greedy only; ``lm`` is an ARPA file for shallow fusion."""
 
-    beam_width: int = 16
+    beam_width: int = DEFAULT_BEAM_WIDTH
     lm: str | None = None
-    alpha: float = 0.5
-    beta: float = 1.0
+    alpha: float = DEFAULT_ALPHA
+    beta: float = DEFAULT_BETA
     hotwords: list[str] = field(default_factory=list)
-    hotword_weight: float = 5.0
+    hotword_weight: float = DEFAULT_HOTWORD_WEIGHT
 
     def load(self, vocab: CharVocab) -> dict[str, Any]:
         """Keyword arguments for :func:`kwslab.decoding.beam_search_batch` (LM and hotwords loaded)."""
@@ -31,18 +43,18 @@ class DecoderSettings:
             for item in self.hotwords:
                 word, _, weight = item.partition(":")
                 pairs.append((word, float(weight) if weight else self.hotword_weight))
-            from kwslab.decoding import Hotwords
-
             hot = Hotwords(pairs, vocab, self.hotword_weight)
         return {"lm": lm, "alpha": self.alpha, "beta": self.beta, "hotwords": hot}
+
 
 def add_decoder_arguments(parser: Any) -> None:
     """The decoding flags shared by ``predict`` and ``evaluate`` for CTC checkpoints."""
     g = parser.add_argument_group("decoding (CTC checkpoints)")
-    g.add_argument("--beam-width", type=int, default=16, help="prefix beam width; 0 = greedy only (default 16)")
+    g.add_argument("--beam-width", type=int, default=DEFAULT_BEAM_WIDTH,
+                   help=f"prefix beam width; 0 = greedy only (default {DEFAULT_BEAM_WIDTH})")
     g.add_argument("--lm", help="ARPA language model for shallow fusion (see scripts/tune_lm.py)")
-    g.add_argument("--alpha", type=float, default=0.5, help="LM weight (default 0.5)")
-    g.add_argument("--beta", type=float, default=1.0, help="word insertion bonus (default 1.0)")
+    g.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help=f"LM weight (default {DEFAULT_ALPHA})")
+    g.add_argument("--beta", type=float, default=DEFAULT_BETA, help=f"word insertion bonus (default {DEFAULT_BETA})")
     g.add_argument("--hotwords", nargs="+", default=[], metavar="WORD[:WEIGHT]", help="words to boost")
 
 
