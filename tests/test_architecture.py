@@ -56,21 +56,10 @@ LAYERS: list[list[tuple[str, ...]]] = [
     # (top) the commands: every other kwslab/*.py
 ]
 
-# Arrows the checks below let pass: each is a known violation in code that is being moved right now.
-# Being removed by the inference-package move (kwslab/inference/, kwslab/adaptation/); empty it when done.
-# Unlike FIXED_LATER_IN_THIS_SERIES, an entry here may go stale without failing a test: that code is in motion.
-KNOWN_VIOLATIONS: set[tuple[str, str]] = {
-    ("kwslab.stream.backend", "kwslab.inference"),  # up: stream loads models (backend.py moves to inference/)
-    ("kwslab.stream.backend", "kwslab.onnx_infer"),  # up, and one half of the onnx_infer <-> backend cycle
-    ("kwslab.evaluate", "kwslab.adapt"),  # sideways: a command importing a command (adaptation library code)
-}
-
-# Arrows fixed by the next commits of this series (issue 14); this set is then removed.
-FIXED_LATER_IN_THIS_SERIES: set[tuple[str, str]] = {
-    ("kwslab.stream.blocks", "kwslab.audio.io"),
-}
-
-EXEMPT = KNOWN_VIOLATIONS | FIXED_LATER_IN_THIS_SERIES
+# Arrows the checks below let pass: known violations in code being moved, each with a comment saying why and until
+# when. Empty: the inference-package move removed the last ones (onnx_infer <-> stream/backend, stream/backend ->
+# inference, evaluate -> adapt). A test fails when an entry's arrow no longer exists.
+KNOWN_VIOLATIONS: set[tuple[str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -165,7 +154,7 @@ def graph() -> dict[str, set[str]]:
     edges: dict[str, set[str]] = defaultdict(set)
     for name in modules():
         for arrow in arrows_of(name):
-            if arrow.target != name and arrow.target in modules() and (name, arrow.target) not in EXEMPT:
+            if arrow.target != name and arrow.target in modules() and (name, arrow.target) not in KNOWN_VIOLATIONS:
                 edges[name].add(arrow.target)
     return edges
 
@@ -211,7 +200,8 @@ def place(module: str) -> tuple[int, tuple[str, ...]]:
     """(layer index, unit) of a module; the root package is below everything, unlisted top-level modules on top."""
     if module == "kwslab":
         return -1, ("kwslab",)
-    matches = [(len(p), i, unit) for i, layer in enumerate(LAYERS) for unit in layer for p in unit if _covers(p, module)]
+    matches = [(len(p), i, unit) for i, layer in enumerate(LAYERS) for unit in layer for p in unit
+               if _covers(p, module)]
     if matches:
         _, i, unit = max(matches)
         return i, unit
@@ -264,7 +254,8 @@ def test_no_import_cycles() -> None:
 def test_no_private_names_from_another_package() -> None:
     bad = sorted({f"{a.importer}:{a.line} takes {a.private} from {a.target}" for name in modules()
                   for a in arrows_of(name)
-                  if a.private and owner(a.importer) != owner(a.target) and (a.importer, a.target) not in EXEMPT})
+                  if a.private and owner(a.importer) != owner(a.target)
+                  and (a.importer, a.target) not in KNOWN_VIOLATIONS})
     assert not bad, "private names used across packages (make them public API of their owner):\n" + "\n".join(bad)
 
 
@@ -290,7 +281,7 @@ def test_top_level_module_is_a_command_or_a_listed_library(module: str) -> None:
 
 
 def test_exemptions_are_still_needed() -> None:
-    """Every arrow in FIXED_LATER_IN_THIS_SERIES still exists; remove an entry once its arrow is gone."""
+    """Every arrow in KNOWN_VIOLATIONS still exists; remove an entry once its arrow is gone."""
     present = {(a.importer, a.target) for name in modules() for a in arrows_of(name)}
-    stale = sorted(FIXED_LATER_IN_THIS_SERIES - present)
+    stale = sorted(KNOWN_VIOLATIONS - present)
     assert not stale, f"exempt arrows that no longer exist (delete them from the test): {stale}"

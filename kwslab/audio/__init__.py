@@ -2,15 +2,17 @@
 
 ``read_wav``/``read_wav_bytes``/``wav_info`` parse RIFF WAV themselves and raise :class:`WavError` with a
 message naming the file; ``write_wav``/``wav_bytes`` write PCM or float WAV (atomically on disk);
-``resample`` is a band-limited polyphase resampler; ``load_audio`` reads, mixes to mono and resamples.
+``resample`` is a band-limited polyphase resampler; ``load_audio`` reads, mixes to mono and resamples;
+``WavReader`` reads a long file range by range.
 """
 
-from .io import WavError, WavInfo, load_audio, read_wav, read_wav_bytes, wav_bytes, wav_info, write_wav
+from .io import WavError, WavInfo, WavReader, load_audio, read_wav, read_wav_bytes, wav_bytes, wav_info, write_wav
 from .resample import resample
 
 __all__ = [
     "WavError",
     "WavInfo",
+    "WavReader",
     "load_audio",
     "read_wav",
     "read_wav_bytes",

@@ -333,6 +333,53 @@ def wav_info(path: PathLike) -> WavInfo:
         return _read(f, name, samples=False)[0].info
 
 
+class WavReader:
+    """An open WAV file whose frames are read range by range, so a long recording never sits in memory whole.
+
+    The header is parsed and checked on opening, as :func:`read_wav` does (same :class:`WavError` messages);
+    :meth:`read` gives exactly the samples ``read_wav`` would for those frames. Use it as a context manager, or
+    call :meth:`close`.
+
+    Attributes:
+        info: The header, checked against the file's real size.
+        name: The file name used in error messages.
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        self._file, self.name = _open(path)
+        try:
+            self._layout = _read(self._file, self.name, samples=False)[0]
+        except BaseException:
+            self._file.close()
+            raise
+        self.info: WavInfo = self._layout.info
+
+    def read(self, start: int, frames: int) -> np.ndarray:
+        """Frames ``[start, start + frames)`` (cut at the end of the file) as float32 in [-1, 1], shape
+        ``(n,)`` for mono or ``(n, channels)``.
+
+        Raises:
+            WavError: a read error, or NaN/Inf samples in a float file.
+        """
+        start = min(max(0, start), self.info.frames)
+        n = max(0, min(frames, self.info.frames - start))
+        frame_bytes = self.info.channels * self.info.sample_width
+        try:
+            raw = _read_at(self._file, self._layout.data_offset + start * frame_bytes, n * frame_bytes)
+        except OSError as exc:
+            raise WavError(f"{self.name}: read error: {exc.strerror or exc}") from None
+        return _decode(raw, self._layout, self.name)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "WavReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def load_audio(path: PathLike, sample_rate: int = 16000) -> np.ndarray:
     """Read a WAV file as mono float32 ``(n,)`` at ``sample_rate`` Hz: mean of the channels, then resample."""
     x, sr = read_wav(path)

@@ -10,8 +10,7 @@ from typing import Iterator
 
 import numpy as np
 
-from kwslab.audio import io as wavio
-from kwslab.audio import load_audio
+from kwslab.audio import WavReader, load_audio
 
 
 def iter_wav_blocks(path: str | Path, sample_rate: int, block_seconds: float = 1.0) -> Iterator[np.ndarray]:
@@ -21,24 +20,16 @@ def iter_wav_blocks(path: str | Path, sample_rate: int, block_seconds: float = 1
         WavError: naming the file, when it cannot be read (raised before the first block).
     """
     block = max(1, round(block_seconds * sample_rate))
-    f, name = wavio._open(path)  # the reader's own header parser: same checks and messages as read_wav
-    with f:
-        layout = wavio._read(f, name, samples=False)[0]
-        info = layout.info
+    with WavReader(path) as wav:  # the reader's own header parser: same checks and messages as read_wav
+        info = wav.info
         if info.sample_rate != sample_rate:
-            f.close()
+            wav.close()
             x = load_audio(path, sample_rate)
             for s in range(0, len(x), block):
                 yield x[s:s + block]
             return
-        frame_bytes = info.channels * info.sample_width
         for start in range(0, info.frames, block):
-            n = min(block, info.frames - start)
-            try:
-                raw = wavio._read_at(f, layout.data_offset + start * frame_bytes, n * frame_bytes)
-            except OSError as exc:
-                raise wavio.WavError(f"{name}: read error: {exc.strerror or exc}") from None
-            x = wavio._decode(raw, layout, name)
+            x = wav.read(start, block)
             if x.ndim == 2:
                 x = x.mean(axis=1, dtype=np.float64).astype(np.float32)
             yield np.ascontiguousarray(x, dtype=np.float32)

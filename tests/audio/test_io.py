@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kwslab.audio import WavError, load_audio, read_wav, read_wav_bytes, resample, wav_bytes, wav_info, write_wav
+from kwslab.audio import (WavError, WavReader, load_audio, read_wav, read_wav_bytes, resample, wav_bytes, wav_info,
+                          write_wav)
 from kwslab.audio import io as audio_io
 
 from .wavbuild import EXTENSIBLE, FLOAT, GUID_TAIL, PCM, chunk, extensible_fmt, fmt, riff
@@ -269,6 +270,26 @@ def test_load_audio_mixes_to_mono_and_resamples(tmp_path: Path) -> None:
     np.testing.assert_allclose(y8, mono, atol=1e-7)
     with pytest.raises(WavError, match="no such file"):
         load_audio(tmp_path / "missing.wav")
+
+
+@pytest.mark.parametrize("width,channels", [(2, 1), (3, 2), (None, 2)])
+def test_wav_reader_ranges_equal_read_wav(tmp_path: Path, width: int | None, channels: int) -> None:
+    rng = np.random.default_rng(width or 0)
+    x = (0.5 * rng.standard_normal((1001, channels) if channels > 1 else 1001)).astype(np.float32)
+    write_wav(tmp_path / "a.wav", x, 8000, width, float_format=width is None)
+    whole, _ = read_wav(tmp_path / "a.wav")
+    with WavReader(tmp_path / "a.wav") as wav:
+        assert wav.info == wav_info(tmp_path / "a.wav")
+        pieces = [wav.read(start, 300) for start in range(0, wav.info.frames, 300)]
+        np.testing.assert_array_equal(np.concatenate(pieces), whole)
+        np.testing.assert_array_equal(wav.read(990, 300), whole[990:])  # cut at the end of the file
+        assert len(wav.read(2000, 10)) == 0
+    (tmp_path / "bad.wav").write_bytes(b"ID3 this is an mp3")
+    with pytest.raises(WavError) as got:
+        WavReader(tmp_path / "bad.wav")
+    with pytest.raises(WavError) as want:
+        read_wav(tmp_path / "bad.wav")
+    assert str(got.value) == str(want.value)
 
 
 def test_guid_constant_matches_package() -> None:
