@@ -26,7 +26,7 @@ import os
 import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 if TYPE_CHECKING:
     from kwslab.text import CharVocab
@@ -149,6 +149,33 @@ def read_manifest(
             empty keyword/transcript where needed, characters outside ``vocab``, bad durations).
     """
     path = Path(path)
+    reader, header = _open_csv(path)
+    problems = _header_problems(path, header, need_keyword, need_transcript)
+    if problems:
+        raise ManifestError(path, problems)
+    folder = path.parent.absolute()
+    rows: list[ManifestRow] = []
+    for where, record in _records(reader, problems):
+        if len(record) != len(header):
+            problems.append(f"{where}: has {len(record)} fields but the header has {len(header)}; "
+                            "quote values that contain commas")
+            continue
+        values = {c: "" for c in MANIFEST_COLUMNS}
+        values.update({h: v.strip() for h, v in zip(header, record)})
+        row, row_problems = _parse_row(values, folder, need_keyword=need_keyword, need_transcript=need_transcript,
+                                       vocab=vocab, check_audio=check_audio)
+        if row is None:
+            where_f = f"{where} {values['filename']!r}" if values["filename"] else where
+            problems.extend(f"{where_f}: {p}" for p in row_problems)
+        else:
+            rows.append(row)
+    if problems:
+        raise ManifestError(path, problems)
+    return rows
+
+
+def _open_csv(path: Path) -> tuple[Any, list[str]]:
+    """A ``csv.reader`` over the file, past its header, and the header's column names (stripped)."""
     text = _read_text(path)
     if not text.strip():
         raise ManifestError(path, ["file is empty; the first line must be a header such as "
@@ -158,7 +185,11 @@ def read_manifest(
         header = [h.strip() for h in next(reader)]
     except csv.Error as e:
         raise ManifestError(path, [f"line 1: CSV syntax error: {e}"]) from None
+    return reader, header
 
+
+def _header_problems(path: Path, header: list[str], need_keyword: bool, need_transcript: bool) -> list[str]:
+    """What is wrong with the header; raises at once when the first line is data, not a header."""
     problems: list[str] = []
     seen: set[str] = set()
     for name in header:
@@ -180,75 +211,74 @@ def read_manifest(
         problems.append("header: column 'keyword' is needed (keyword classification) but missing")
     if need_transcript and "transcript" not in header:
         problems.append("header: column 'transcript' is needed (CTC training) but missing")
-    if problems:
-        raise ManifestError(path, problems)
+    return problems
 
-    if check_audio:
-        from kwslab.audio import WavError, wav_info  # lazy: keeps this module importable on its own
-    folder = path.parent.absolute()
-    rows: list[ManifestRow] = []
+
+def _records(reader: Any, problems: list[str]) -> Iterator[tuple[str, list[str]]]:
+    """``(where, fields)`` of each non-blank data line (``where``: row and line number); a CSV syntax error is
+    added to ``problems`` and ends the file."""
     row_no = 0
     while True:
         try:
             record = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as e:
             problems.append(f"line {reader.line_num}: CSV syntax error: {e}")
-            break
+            return
         if not record or all(not f.strip() for f in record):
             continue
         row_no += 1
-        where = f"row {row_no} (line {reader.line_num})"
-        if len(record) != len(header):
-            problems.append(f"{where}: has {len(record)} fields but the header has {len(header)}; "
-                            "quote values that contain commas")
-            continue
-        values = {c: "" for c in MANIFEST_COLUMNS}
-        values.update({h: v.strip() for h, v in zip(header, record)})
-        fname = values["filename"]
-        where_f = f"{where} {fname!r}" if fname else where
-        row_problems: list[str] = []
-        if not fname:
-            row_problems.append("filename is empty")
-        audio_path = Path(os.path.abspath(folder / fname)) if fname else folder
-        duration, bad = _parse_duration(values["duration"])
-        if bad:
-            row_problems.append(bad)
-        if need_keyword and not values["keyword"]:
-            row_problems.append("keyword is empty")
-        if values["split"] and values["split"] not in SPLITS:
-            row_problems.append(f"split {values['split']!r} is not one of {', '.join(SPLITS)}"
-                                f"{_suggest(values['split'], SPLITS)}")
-        transcript = values["transcript"]
-        if need_transcript and not transcript and values["keyword"] != SILENCE_LABEL:
-            row_problems.append("transcript is empty (needed for CTC training)")
-        if vocab is not None and transcript:
-            invalid = vocab.invalid_chars(vocab.normalize(transcript))
-            if invalid:
-                row_problems.append(f"transcript {transcript!r} has characters outside the vocabulary: "
-                                    f"{''.join(sorted(invalid))!r}")
-        if check_audio and fname:
-            if not audio_path.is_file():
-                row_problems.append(f"audio file not found at {audio_path}")
-            else:
-                try:
-                    info = wav_info(audio_path)
-                except (WavError, OSError) as e:
-                    row_problems.append(f"audio file is not a readable WAV: {e}")
-                else:
-                    if duration is None and not bad:
-                        duration = float(info.duration)
-        if row_problems:
-            problems.extend(f"{where_f}: {p}" for p in row_problems)
-            continue
-        rows.append(ManifestRow(
-            filename=fname, keyword=values["keyword"], transcript=transcript, speaker=values["speaker"],
-            voice=values["voice"], duration=duration, split=values["split"], path=audio_path,
-        ))
+        yield f"row {row_no} (line {reader.line_num})", record
+
+
+def _parse_row(values: dict[str, str], folder: Path, *, need_keyword: bool, need_transcript: bool,
+               vocab: "CharVocab | None", check_audio: bool) -> tuple[ManifestRow | None, list[str]]:
+    """One row's values (every column, stripped) -> ``(row, [])``, or ``(None, problems)``."""
+    fname = values["filename"]
+    problems: list[str] = []
+    if not fname:
+        problems.append("filename is empty")
+    audio_path = Path(os.path.abspath(folder / fname)) if fname else folder
+    duration, bad = _parse_duration(values["duration"])
+    if bad:
+        problems.append(bad)
+    if need_keyword and not values["keyword"]:
+        problems.append("keyword is empty")
+    if values["split"] and values["split"] not in SPLITS:
+        problems.append(f"split {values['split']!r} is not one of {', '.join(SPLITS)}"
+                        f"{_suggest(values['split'], SPLITS)}")
+    transcript = values["transcript"]
+    if need_transcript and not transcript and values["keyword"] != SILENCE_LABEL:
+        problems.append("transcript is empty (needed for CTC training)")
+    if vocab is not None and transcript:
+        invalid = vocab.invalid_chars(vocab.normalize(transcript))
+        if invalid:
+            problems.append(f"transcript {transcript!r} has characters outside the vocabulary: "
+                            f"{''.join(sorted(invalid))!r}")
+    if check_audio and fname:
+        header_duration, problem = _audio_duration(audio_path)
+        if problem:
+            problems.append(problem)
+        elif duration is None and not bad:
+            duration = header_duration
     if problems:
-        raise ManifestError(path, problems)
-    return rows
+        return None, problems
+    return ManifestRow(filename=fname, keyword=values["keyword"], transcript=transcript, speaker=values["speaker"],
+                       voice=values["voice"], duration=duration, split=values["split"], path=audio_path), []
+
+
+def _audio_duration(audio_path: Path) -> tuple[float | None, str | None]:
+    """``(duration from the WAV header, None)``, or ``(None, problem)`` when the file is missing or unreadable."""
+    from kwslab.audio import WavError, wav_info  # lazy: keeps this module importable on its own
+
+    if not audio_path.is_file():
+        return None, f"audio file not found at {audio_path}"
+    try:
+        info = wav_info(audio_path)
+    except (WavError, OSError) as e:
+        return None, f"audio file is not a readable WAV: {e}"
+    return float(info.duration), None
 
 
 def _cell(key: str, value: object) -> str:
