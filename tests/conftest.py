@@ -31,7 +31,7 @@ def fsdd_recordings() -> Path:
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Three learnable tone classes (train/val/test manifests) that the CLI trains on in seconds."""
-    from tests.models.tiny import make_tiny_dataset
+    from tests.support.keyword_task import make_tiny_dataset
 
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
 

@@ -10,7 +10,7 @@ import torch
 from kwslab.data.datamodules import CTCDataModule, KeywordDataModule
 from kwslab.data.datasets import BucketBatchSampler, SeededRandomSampler
 
-from ._fixtures import KEYWORDS, SMALL_FEATURES, small_features, write_ctc_manifest, write_keyword_manifests
+from tests.support.clips import KEYWORDS, SMALL_FEATURES, small_features, write_ctc_manifest, write_keyword_manifests
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kwslab.audio import write_wav
-from tests.scripts import load_script
+from tests.support.scripts import load_script
 
 
 def word(rng: np.random.Generator, lead_s: float) -> np.ndarray:

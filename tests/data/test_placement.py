@@ -7,7 +7,7 @@ from kwslab.audio import load_audio
 from kwslab.data.datasets import KeywordDataset
 from kwslab.dsp import FeatureExtractor, fit_waveform
 
-from ._fixtures import SR, small_features, write_keyword_manifests
+from tests.support.clips import SR, small_features, write_keyword_manifests
 
 
 def test_eval_items_are_the_centred_window_and_train_items_move_with_the_epoch(tmp_path):

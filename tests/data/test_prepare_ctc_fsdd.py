@@ -9,7 +9,7 @@ from kwslab.audio import write_wav
 from kwslab.data import read_manifest
 from kwslab.data.manifest import write_manifest
 from kwslab.data.sources import DIGIT_WORDS
-from tests.scripts import load_script
+from tests.support.scripts import load_script
 
 
 def _tone(rng: np.random.Generator, n: int = 1600) -> np.ndarray:

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.models.tiny import SR, make_tiny_dataset
-from tests.scripts import load_script
+from tests.support.keyword_task import SR, make_tiny_dataset
+from tests.support.scripts import load_script
 
 
 def test_each_speaker_ends_with_zero_mean_unit_variance_but_clips_do_not(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ from kwslab.export import main as export_main
 from kwslab.inference import load_model
 from kwslab.inference.onnx import OnnxModel, OnnxModelError
 from kwslab.predict import main as predict_main
-from tests.deploy.helpers import ctc_checkpoint, keyword_checkpoint, noise, tone_stream
+from tests.support.checkpoints import ctc_checkpoint, keyword_checkpoint
+from tests.support.keyword_task import noise, tone_stream
 
 REPO = Path(__file__).resolve().parents[2]
 CALIBRATION = {"threshold": 0.42, "target_fa_per_hour": 1.0, "stream": {"hop": 0.05, "smooth": 2},

@@ -12,8 +12,7 @@ from kwslab.data.sources.streams import StreamManifestError, compose_streams, re
 from kwslab.evaluate import main as evaluate_main
 from kwslab.fit import main as fit_main
 from kwslab.predict import main as predict_main
-from tests.deploy.helpers import FEATURES, make_tone_dataset, tone_stream
-from tests.models.tiny import tiny_config
+from tests.support.keyword_task import FEATURES, make_tone_dataset, tiny_config, tone_stream
 
 
 @pytest.fixture(scope="module")

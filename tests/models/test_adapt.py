@@ -14,7 +14,7 @@ from kwslab.inference.scoring import evaluate_keywords
 from kwslab.fit import main as fit_main
 from kwslab.inference import LoadedModel, load_model
 from kwslab.nets.crnn import CRNN
-from tests.models.tiny import make_tiny_dataset, tiny_config
+from tests.support.keyword_task import make_tiny_dataset, tiny_config
 
 
 def _stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,7 +14,7 @@ from kwslab.fit import main
 from kwslab.models import CTCRecognizer
 from kwslab.nets import CRNN
 from kwslab.text import CharVocab
-from tests.models.tiny_ctc import CHARS, make_tiny_ctc_dataset, tiny_ctc_config
+from tests.support.ctc_task import CHARS, make_tiny_ctc_dataset, tiny_ctc_config
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +223,7 @@ def test_cross_fold_self_training_script_never_scores_a_word_with_a_model_adapte
         trained_ctc, tmp_path, capsys):
     from kwslab.data.manifest import read_manifest
     from kwslab.inference.ctc import DecoderSettings
-    from tests.scripts import load_script
+    from tests.support.scripts import load_script
 
     cli, _ = trained_ctc
     ckpt = cli.trainer.checkpoint_callback.best_model_path
@@ -263,7 +263,7 @@ def test_fsdd_onsets_script_counts_word_errors_per_recording_decade(trained_ctc,
     from kwslab.data.manifest import read_manifest, write_manifest
     from kwslab.inference import load_model
     from kwslab.inference.ctc import DecoderSettings, decode, posteriors
-    from tests.scripts import load_script
+    from tests.support.scripts import load_script
 
     cli, _ = trained_ctc
     ckpt = cli.trainer.checkpoint_callback.best_model_path

@@ -9,7 +9,7 @@ import torch
 
 from kwslab.checkpoint import load_checkpoint
 from kwslab.fit import main
-from tests.models.tiny import tiny_config
+from tests.support.keyword_task import tiny_config
 
 
 def _final_val_acc(out: Path) -> list[float]:
@@ -48,7 +48,7 @@ def test_resume_after_a_crash_reaches_the_uninterrupted_metrics(tiny_data, tmp_p
     crash_cfg = tiny_config(tiny_data, tmp_path / "crash", epochs=4)
     with pytest.raises(RuntimeError, match="simulated crash"):
         main(["--config", str(crash_cfg), "--test=false",
-              "--trainer.callbacks+=tests.models.crash.CrashAt", "--trainer.callbacks.epoch=2",
+              "--trainer.callbacks+=tests.support.callbacks.CrashAt", "--trainer.callbacks.epoch=2",
               "--trainer.callbacks.batch=1"])
     assert (tmp_path / "crash" / "ckpt" / "last.ckpt").is_file()
     resumed = main(["--config", str(crash_cfg), "--test=false", "--ckpt_path", "last"])

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import yaml
 
-from tests.models.tiny import make_tiny_dataset, tiny_config
-from tests.scripts import load_script
+from tests.support.keyword_task import make_tiny_dataset, tiny_config
+from tests.support.scripts import load_script
 
 
 def test_run_fit_scores_the_best_and_last_checkpoints_and_the_adapted_best(tmp_path):

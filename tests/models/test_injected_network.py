@@ -13,8 +13,8 @@ from kwslab.audio import write_wav
 from kwslab.checkpoint import CheckpointError
 from kwslab.fit import main
 from kwslab.inference import load_model
-from tests.deploy.helpers import FEATURES, make_tone_dataset, tone_stream, write_checkpoint
-from tests.models.tiny import SR, tiny_config
+from tests.support.checkpoints import write_checkpoint
+from tests.support.keyword_task import FEATURES, SR, make_tone_dataset, tiny_config, tone_stream
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ import torch
 from kwslab.averaging import EMA
 from kwslab.fit import main
 from kwslab.models.schedules import WarmupCosine
-from tests.models.tiny import tiny_config
+from tests.support.keyword_task import tiny_config
 
 
 def _lrs(total: int, **kwargs) -> list[float]:

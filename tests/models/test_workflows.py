@@ -15,7 +15,7 @@ from kwslab.evaluate import main as evaluate_main
 from kwslab.fit import main
 from kwslab.models import KeywordClassifier
 from kwslab.predict import main as predict_main
-from tests.models.tiny import make_tiny_dataset, tiny_config
+from tests.support.keyword_task import make_tiny_dataset, tiny_config
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
@@ -121,7 +121,7 @@ def test_evaluate_an_ensemble_of_checkpoints(trained, tiny_data, tmp_path, capsy
 
 
 def test_evaluate_reports_unknown_keywords_and_predict_reports_bad_files(trained, tmp_path, capsys):
-    from tests.models.tiny import make_tiny_dataset
+    from tests.support.keyword_task import make_tiny_dataset
 
     other = make_tiny_dataset(tmp_path, per_class={"test": 2}, classes={"buzz": 5000.0, "low": 300.0})
     assert evaluate_main(["--ckpt", str(trained), "--manifest", str(other["test"])]) == 2

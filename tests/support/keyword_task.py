@@ -1,4 +1,7 @@
-"""A tiny, learnable keyword dataset (three tone classes) and the CLI arguments that train on it fast."""
+"""A tiny, learnable keyword task made of tones: three tone classes (``make_tiny_dataset``) and the fit config
+that trains a small CNN on them in seconds (``tiny_config``); a two-tone dataset with a noise-only ``_silence_``
+class (``make_tone_dataset``), so that a detector trained on it stays quiet between bursts; and noise streams
+with tone bursts at known times (``tone_stream``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +14,8 @@ from kwslab.data.manifest import write_manifest
 
 CLASSES = {"high": 3000.0, "low": 300.0, "mid": 1000.0}
 SR = 16000
+TONES = {"high": 3000.0, "low": 300.0}  # the tone dataset's keywords (beside ``_silence_``)
+FEATURES = {"sample_rate": SR, "n_mfcc": 13, "num_frames": 51, "cmvn": True}  # the features tiny_config uses
 
 
 def tone_clip(freq: float, rng: np.random.Generator, seconds: float = 0.5) -> np.ndarray:
@@ -76,3 +81,36 @@ def tiny_config(data: dict[str, Path], out: Path, *, epochs: int = 3, logger: st
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def noise(n: int, rng: np.random.Generator, level: float = 0.01) -> np.ndarray:
+    return (level * rng.standard_normal(n)).astype(np.float32)
+
+
+def make_tone_dataset(root: Path, per_class: dict[str, int] | None = None, seed: int = 0) -> dict[str, Path]:
+    """Tone clips (high/low, as in make_tiny_dataset) plus noise-only ``_silence_`` clips; 0.5 s each."""
+    per_class = per_class or {"train": 16, "val": 6, "test": 6}
+    rng = np.random.default_rng(seed)
+    paths = {}
+    for split, n in per_class.items():
+        rows = []
+        for label in [*TONES, "_silence_"]:
+            for i in range(n):
+                path = root / "wav" / split / f"{label}_{i}.wav"
+                clip = (tone_clip(TONES[label], rng) if label in TONES
+                        else noise(SR // 2, rng, float(rng.uniform(0.003, 0.03))))
+                write_wav(path, clip, SR)
+                rows.append({"filename": str(path), "keyword": label, "speaker": f"s{i % 3}", "split": split})
+        paths[split] = root / f"{split}.csv"
+        write_manifest(paths[split], rows)
+    return paths
+
+
+def tone_stream(rng: np.random.Generator, events: list[tuple[str, float, float]], seconds: float) -> np.ndarray:
+    """Noise with tone bursts ``(label, start, end)`` at known times (level 0.3)."""
+    y = noise(int(seconds * SR), rng)
+    for label, start, end in events:
+        a, b = int(start * SR), int(end * SR)
+        t = np.arange(b - a) / SR
+        y[a:b] += 0.3 * np.sin(2 * np.pi * TONES[label] * t).astype(np.float32)
+    return y
