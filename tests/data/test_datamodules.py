@@ -29,7 +29,8 @@ def test_keyword_num_outputs_and_labels_right_after_init(manifests: dict[str, Pa
     assert dm.feature_config == small_features() and dm.datasets == {}  # nothing built yet
     explicit = keyword_dm(manifests, labels=["yes", "up", "no", "_unknown_"])
     assert explicit.num_outputs == 4 and explicit.labels[0] == "yes"
-    assert explicit.hparams["features"]["n_mfcc"] == 13 and explicit.hparams["labels"][0] == "yes"
+    assert explicit.feature_config.n_mfcc == 13 and explicit.hparams["labels"][0] == "yes"
+    assert "features" not in explicit.hparams  # the model's feature_config is the checkpoint's one copy
     with pytest.raises(ValueError, match="num_frames"):
         KeywordDataModule(str(manifests["train"]), features={**SMALL_FEATURES, "num_frames": None})
 
