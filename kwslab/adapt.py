@@ -40,7 +40,7 @@ from kwslab.adaptation import AdaptationError, adapt_checkpoint, audio_files, se
 from kwslab.audio import WavError
 from kwslab.checkpoint import CheckpointError
 from kwslab.data.manifest import ManifestError
-from kwslab.inference.ctc import add_decoder_arguments, settings_from_args
+from kwslab.decoding.settings import add_decoder_arguments, settings_from_args
 from kwslab.inference.loaded import load_model
 
 

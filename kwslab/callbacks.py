@@ -14,6 +14,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 
+from kwslab.decoding.settings import DEFAULT_ALPHA, DEFAULT_BEAM_WIDTH, DEFAULT_BETA
 from kwslab.metrics import classification_report, confusion_matrix, plot_confusion_matrix
 
 
@@ -123,8 +124,8 @@ class DecodingEvaluationCallback(Callback):
         max_examples: rows of the example-transcript table. Default 20.
     """
 
-    def __init__(self, every_n_epochs: int = 5, beam_width: int = 16, lm: str | None = None, alpha: float = 0.5,
-                 beta: float = 1.0, max_examples: int = 20) -> None:
+    def __init__(self, every_n_epochs: int = 5, beam_width: int = DEFAULT_BEAM_WIDTH, lm: str | None = None,
+                 alpha: float = DEFAULT_ALPHA, beta: float = DEFAULT_BETA, max_examples: int = 20) -> None:
         self.every_n_epochs, self.beam_width, self.max_examples = every_n_epochs, beam_width, max_examples
         self.lm_path, self.alpha, self.beta = lm, alpha, beta
         self._lm: Any = None

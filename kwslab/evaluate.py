@@ -25,8 +25,9 @@ import torch
 from kwslab.adaptation import AdaptationError, evaluate_adapted
 from kwslab.checkpoint import CheckpointError
 from kwslab.data.manifest import ManifestError, read_manifest
+from kwslab.decoding.settings import add_decoder_arguments, settings_from_args
 from kwslab.inference.backend import CALIBRATION_KEY
-from kwslab.inference.ctc import add_decoder_arguments, evaluate_ctc, settings_from_args
+from kwslab.inference.ctc import evaluate_ctc
 from kwslab.inference.loaded import LoadedModel, load_model
 from kwslab.inference.scoring import EvaluationError, evaluate_keywords, evaluate_stream_manifest, store_threshold
 from kwslab.metrics import format_report

@@ -13,14 +13,13 @@ import torch
 
 from kwslab.audio import WavError
 from kwslab.decoding import beam_search_batch, greedy
+from kwslab.decoding.settings import DecoderSettings
 from kwslab.inference.keywords import read_error
 from kwslab.inference.loaded import LoadedModel
 from kwslab.metrics import error_rates
 from kwslab.text import CharVocab
-from kwslab.decoding.settings import DecoderSettings, add_decoder_arguments, settings_from_args
 
-__all__ = ["DecoderSettings", "add_decoder_arguments", "decode", "evaluate_ctc", "posteriors",
-           "posteriors_of_features", "settings_from_args", "transcribe_files"]
+__all__ = ["DecoderSettings", "decode", "evaluate_ctc", "posteriors", "posteriors_of_features", "transcribe_files"]
 
 
 def posteriors(model: LoadedModel, paths: Sequence[str | Path], batch_size: int = 16) -> list[np.ndarray]:
