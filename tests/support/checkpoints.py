@@ -9,6 +9,10 @@ import torch
 from kwslab.dsp import FeatureConfig
 from tests.support.keyword_task import FEATURES, SR
 
+# A stream calibration as `evaluate --out-ckpt` stores it under ``kwslab_threshold``.
+CALIBRATION = {"threshold": 0.42, "target_fa_per_hour": 1.0, "stream": {"hop": 0.05, "smooth": 2},
+               "curve": [[0.42, 0.1, 0.5]]}
+
 
 def write_checkpoint(path: Path, module: torch.nn.Module, class_path: str, hparams: dict, **extra) -> Path:
     """A minimal Lightning-style checkpoint that :func:`kwslab.inference.load_model` accepts."""

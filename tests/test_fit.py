@@ -1,7 +1,11 @@
-"""The training CLI end to end on a tiny generated dataset: fit + test, summary, resume, determinism, W&B."""
+"""The training CLI end to end on a tiny generated dataset: fit + test, summary, resume, determinism, W&B,
+fine-tuning with a frozen backbone, a user's own module by class path, DDP on CPU, and the CTC recogniser."""
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +13,9 @@ import torch
 
 from kwslab.checkpoint import load_checkpoint
 from kwslab.fit import main
-from tests.support.keyword_task import tiny_config
+from tests.support.keyword_task import make_tiny_dataset, tiny_config
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _final_val_acc(out: Path) -> list[float]:
@@ -40,6 +46,7 @@ def test_fit_trains_tests_and_summarises(tiny_data, tmp_path, capsys):
         assert Path(file).is_file() and Path(file).name.startswith(true) and true != predicted
 
 
+@pytest.mark.slow
 def test_resume_after_a_crash_reaches_the_uninterrupted_metrics(tiny_data, tmp_path):
     full = main(["--config", str(tiny_config(tiny_data, tmp_path / "full", epochs=4)), "--test=false"])
     reference = _final_val_acc(tmp_path / "full")
@@ -58,6 +65,7 @@ def test_resume_after_a_crash_reaches_the_uninterrupted_metrics(tiny_data, tmp_p
     assert resumed.trainer.callback_metrics["val/acc"].item() == pytest.approx(reference[-1])
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(tiny_data, tmp_path):
     a = main(["--config", str(tiny_config(tiny_data, tmp_path / "a", epochs=2)), "--test=false"])
     b = main(["--config", str(tiny_config(tiny_data, tmp_path / "b", epochs=2)), "--test=false"])
@@ -66,6 +74,7 @@ def test_same_seed_same_metrics(tiny_data, tmp_path):
     assert _final_val_acc(tmp_path / "a") == _final_val_acc(tmp_path / "b")
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_files_and_run_id_in_checkpoint(tiny_data, tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -93,3 +102,54 @@ def test_wrong_config_value_fails_before_training(tiny_data, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--config", str(tiny_config(tiny_data, tmp_path)), "--trainer.max_epochs=many"])
     assert "max_epochs" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_fine_tune_new_keywords_with_frozen_backbone(trained_keyword, tmp_path):
+    data = make_tiny_dataset(tmp_path / "new", classes={"buzz": 5000.0, "hum": 150.0})
+    source = torch.load(trained_keyword, map_location="cpu", weights_only=True)["state_dict"]
+    cli = main(["--config", str(tiny_config(data, tmp_path / "ft", epochs=8)), "--test=false",
+                f"--model.init_from={trained_keyword}", "--model.freeze_backbone=true"])
+    tuned = cli.model.state_dict()
+    assert cli.model.labels == ["buzz", "hum"]
+    for name, value in tuned.items():
+        if name.startswith("net.backbone."):
+            assert torch.equal(value, source[name]), f"frozen {name} changed"
+    assert tuned["net.head.3.weight"].shape[0] == 2  # re-initialised head for two new classes
+    assert cli.trainer.callback_metrics["val/acc"].item() >= 0.9
+
+
+@pytest.mark.slow
+def test_user_defined_module_trains_by_class_path(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "tests" / "fixtures_pkg"))
+    cli = main(["--config", str(tiny_config(tiny_data, tmp_path, epochs=2)), "--test=false",
+                "--model=userpkg.models.MeanPoolClassifier", "--model.lr=0.1"])
+    assert type(cli.model).__name__ == "MeanPoolClassifier"
+    assert cli.model.labels == ["high", "low", "mid"] and cli.model.linear.out_features == 3
+    assert "val/acc" in cli.trainer.callback_metrics
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, tmp_path, epochs=4)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "kwslab.fit", "--config", str(config),
+                           "--trainer.strategy=ddp", "--trainer.devices=2", "--trainer.accelerator=cpu"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Best checkpoint:" in proc.stdout
+    assert (tmp_path / "ckpt" / "last.ckpt").is_file()
+    acc = float(proc.stdout.split("accuracy ")[1].split()[0])
+    assert acc >= 0.9, proc.stdout
+
+
+@pytest.mark.slow
+def test_fit_ctc_through_the_cli_logs_wer_and_cer(trained_ctc):
+    cli, tmp_path = trained_ctc
+    metrics = cli.trainer.callback_metrics
+    assert {"test/wer", "test/cer"} <= set(metrics)
+    assert metrics["test/cer"].item() <= 0.2, metrics
+    logged = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"val/wer", "val/cer", "train/loss_epoch"} <= set(logged)
+    ckpt = torch.load(cli.trainer.checkpoint_callback.best_model_path, weights_only=True)
+    assert ckpt["hyper_parameters"]["labels"] == ["", "a", "b", "c"]

@@ -1,11 +1,10 @@
-"""KeywordCNN2d and KeywordClassifier2d: shapes, argument checks, and the classifier hook that swaps the network."""
+"""KeywordCNN2d (``kwslab.nets.cnn2d``): shapes for any frame count, filters that slide over frequency, argument
+checks."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from kwslab.models import KeywordClassifier
-from kwslab.models.keyword2d import KeywordClassifier2d
 from kwslab.nets.cnn import KeywordCNN
 from kwslab.nets.cnn2d import KeywordCNN2d
 
@@ -44,14 +43,3 @@ def test_bad_arguments(kwargs: dict, match: str) -> None:
     args = {"in_features": 40, "num_classes": 10, "channels": (4, 8)} | kwargs
     with pytest.raises(ValueError, match=match):
         KeywordCNN2d(**args)
-
-
-def test_classifier_uses_the_2d_network_and_keeps_the_rest() -> None:
-    model = KeywordClassifier2d(3, labels=["a", "b", "c"], feature_config=FEATURES, channels=(8, 16), hidden=0,
-                                freeze_backbone=True)
-    assert isinstance(model.net, KeywordCNN2d)
-    assert model.hparams["channels"] == (8, 16) and model.hparams["kernel_size"] == 3
-    assert model(torch.randn(2, 40, 100)).shape == (2, 3)
-    assert not any(p.requires_grad for p in model.net.backbone.parameters())
-    assert all(p.requires_grad for p in model.net.head.parameters())
-    assert isinstance(KeywordClassifier(3, feature_config=FEATURES).net, KeywordCNN)  # the default is unchanged

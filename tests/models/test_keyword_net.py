@@ -10,19 +10,12 @@ import pytest
 import torch
 
 from kwslab.audio import write_wav
-from kwslab.checkpoint import CheckpointError
 from kwslab.fit import main
 from kwslab.inference import load_model
 from tests.support.checkpoints import write_checkpoint
-from tests.support.keyword_task import FEATURES, SR, make_tone_dataset, tiny_config, tone_stream
+from tests.support.keyword_task import FEATURES, SR, tiny_config, tone_stream
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def tone_data(tmp_path_factory) -> dict[str, Path]:
-    """High and low tones plus noise-only ``_silence_``, so a detector stays quiet between bursts."""
-    return make_tone_dataset(tmp_path_factory.mktemp("tones"))
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +31,7 @@ def user_net_checkpoint(tone_data, tmp_path_factory) -> Path:
     return Path(best)
 
 
+@pytest.mark.slow
 def test_a_network_from_the_users_package_trains_exports_streams_and_adapts(user_net_checkpoint, tone_data,
                                                                             tmp_path):
     from kwslab.adaptation import ADAPTATION_KEY, adapt_checkpoint
@@ -109,21 +103,7 @@ def test_checkpoints_from_before_net_existed_still_load(tmp_path, class_path, ne
         assert torch.equal(loaded.module(x), today(x))
 
 
-def test_a_checkpoint_with_two_different_feature_settings_is_refused_naming_both(tmp_path):
-    from kwslab.models import KeywordClassifier
-
-    model = KeywordClassifier(3, ["a", "b", "c"], FEATURES)
-    hparams = {"num_outputs": 3, "labels": ["a", "b", "c"], "feature_config": FEATURES,
-               "net": model.hparams["net"]}
-    same = write_checkpoint(tmp_path / "same.ckpt", model, "kwslab.models.KeywordClassifier", hparams,
-                            datamodule_hyper_parameters={"features": dict(FEATURES), "batch_size": 4})
-    assert load_model(same).feature_config.n_mfcc == 13  # two copies that agree: an older checkpoint, loads
-    other = write_checkpoint(tmp_path / "other.ckpt", model, "kwslab.models.KeywordClassifier", hparams,
-                             datamodule_hyper_parameters={"features": {**FEATURES, "n_mfcc": 20}})
-    with pytest.raises(CheckpointError, match=r"two different feature settings.*'n_mfcc': 13.*'n_mfcc': 20"):
-        load_model(other)
-
-
+@pytest.mark.slow
 def test_fit_saves_one_feature_setting_per_checkpoint(user_net_checkpoint):
     ckpt = torch.load(user_net_checkpoint, map_location="cpu", weights_only=True)
     assert "feature_config" in ckpt["hyper_parameters"]

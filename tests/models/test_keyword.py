@@ -1,4 +1,5 @@
-"""KeywordClassifier mixup: the training loss is the lam-weighted cross-entropy of a mixed batch."""
+"""KeywordClassifier (``kwslab.models.keyword``): with mixup the training loss is the lam-weighted cross-entropy of a
+mixed batch; the classifier overfits one batch."""
 from __future__ import annotations
 
 import pytest
@@ -41,3 +42,24 @@ def test_mixup_alpha_is_checked_and_reaches_the_2d_model() -> None:
         _model(-1.0)
     model = KeywordClassifier2d(3, ["a", "b", "c"], FEATURES, mixup_alpha=0.2)
     assert model.hparams.mixup_alpha == 0.2 and model.hparams.label_smoothing == 0.0
+
+
+def test_overfit_one_batch_loss_falls(tiny_data):
+    from kwslab.data.datamodules import KeywordDataModule
+
+    dm = KeywordDataModule(str(tiny_data["train"]), features={"num_frames": 51, "n_mfcc": 13, "cmvn": True},
+                           batch_size=12)
+    dm.setup("fit")
+    x, y = next(iter(dm.train_dataloader()))[:2]
+    torch.manual_seed(0)
+    model = KeywordClassifier(dm.num_outputs, dm.labels, dm.feature_config.to_dict(), net={
+        "class_path": "kwslab.nets.KeywordCNN", "init_args": {"channels": [16, 16], "hidden": 16, "dropout": 0.0}})
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(60):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.05 * losses[0] and losses[-1] < 0.05

@@ -1,12 +1,14 @@
 """scripts/fsdd_experiments.py: one run through the real CLI on the tiny dataset, scored plain and adapted."""
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from tests.support.keyword_task import make_tiny_dataset, tiny_config
 from tests.support.scripts import load_script
 
 
+@pytest.mark.slow
 def test_run_fit_scores_the_best_and_last_checkpoints_and_the_adapted_best(tmp_path):
     script = load_script("fsdd_experiments")
     data = make_tiny_dataset(tmp_path / "data")

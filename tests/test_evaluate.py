@@ -1,0 +1,141 @@
+"""The evaluation CLI: accuracy and confusion of a trained keyword model's ensemble, unknown keywords, cross-fold
+adaptation, a CTC model's error rates with and without a language model, and streams (a threshold stored for
+predict)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from kwslab.data.sources.streams import compose_streams
+from kwslab.evaluate import main as evaluate_main
+from kwslab.inference.scoring import evaluate_keywords
+from kwslab.predict import main as predict_main
+
+
+@pytest.mark.slow
+def test_evaluate_an_ensemble_of_checkpoints(trained_keyword, tiny_data, tmp_path, capsys):
+    from kwslab.data.manifest import read_manifest
+    from kwslab.inference import load_model
+    from kwslab.metrics import confusion_matrix
+
+    ckpt = torch.load(trained_keyword, map_location="cpu", weights_only=True)
+    gen = torch.Generator().manual_seed(0)
+    noisy = {k: v + 1.0 * v.std() * torch.randn(v.shape, generator=gen) if v.is_floating_point() and v.numel() > 1
+             else v for k, v in ckpt["state_dict"].items()}
+    other = tmp_path / "noisy.ckpt"
+    torch.save({**ckpt, "state_dict": noisy}, other)
+    assert evaluate_main(["--ckpt", str(trained_keyword), str(other), "--manifest", str(tiny_data["test"]), "--json",
+                          "--png", str(tmp_path / "cm.png")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["checkpoints"] == [str(trained_keyword), str(other)]
+    models = [load_model(trained_keyword), load_model(other)]  # the rule by hand: argmax of the mean probability
+    rows = read_manifest(tiny_data["test"], need_keyword=True)
+    probs = sum(torch.softmax(m.logits([m.features(r.path) for r in rows]), dim=-1) for m in models)
+    targets = [models[0].labels.index(r.keyword) for r in rows]
+    assert report["confusion_matrix"] == confusion_matrix(targets, probs.argmax(-1).numpy(), 3).tolist()
+    alone = models[0].logits([models[0].features(r.path) for r in rows]).argmax(-1)
+    assert not torch.equal(alone, probs.argmax(-1))  # the second model changes some answers: both are used
+    hp = dict(ckpt["hyper_parameters"])
+    torch.save({**ckpt, "hyper_parameters": {**hp, "labels": list(reversed(hp["labels"]))}}, tmp_path / "rev.ckpt")
+    assert evaluate_main(["--ckpt", str(trained_keyword), "--ckpt", str(tmp_path / "rev.ckpt"),
+                          "--manifest", str(tiny_data["test"])]) == 2
+    assert "rev.ckpt" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_reports_unknown_keywords_and_predict_reports_bad_files(trained_keyword, tmp_path, capsys):
+    from tests.support.keyword_task import make_tiny_dataset
+
+    other = make_tiny_dataset(tmp_path, per_class={"test": 2}, classes={"buzz": 5000.0, "low": 300.0})
+    assert evaluate_main(["--ckpt", str(trained_keyword), "--manifest", str(other["test"])]) == 2
+    err = capsys.readouterr().err
+    assert "'buzz' (2 rows)" in err and "--skip-unknown" in err
+    assert evaluate_main(["--ckpt", str(trained_keyword), "--manifest", str(other["test"]), "--skip-unknown"]) == 0
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"ID3\x03\x00" + bytes(100))
+    good = next((tmp_path / "wav" / "test").glob("low_*.wav"))
+    assert predict_main(["--ckpt", str(trained_keyword), str(broken), str(good)]) == 1
+    captured = capsys.readouterr()
+    assert "broken.wav" in captured.err and "MP3" in captured.err and "low" in captured.out
+    assert predict_main(["--ckpt", str(tmp_path / "missing.ckpt"), str(good)]) == 2
+
+
+@pytest.mark.slow
+def test_evaluate_cli_scores_adaptation_cross_fold_for_an_ensemble(tiny_data, trained_keyword, tmp_path, capsys):
+    from kwslab.evaluate import main as evaluate_main
+
+    data, ckpt = tiny_data, trained_keyword
+    saved = torch.load(ckpt, map_location="cpu", weights_only=True)
+    gen = torch.Generator().manual_seed(3)
+    other = tmp_path / "other.ckpt"
+    torch.save({**saved, "state_dict": {k: v + 0.3 * v.std() * torch.randn(v.shape, generator=gen)
+                                        if v.is_floating_point() and v.numel() > 1 else v
+                                        for k, v in saved["state_dict"].items()}}, other)
+    assert evaluate_main(["--ckpt", str(ckpt), str(other), "--manifest", str(data["test"]), "--adapt-folds", "2",
+                          "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["checkpoints"] == [str(ckpt), str(other)] and report["folds"] == 2
+    assert set(report["groups"]) == {"s0", "s1", "s2"}
+    plain = evaluate_keywords([ckpt, other], data["test"])["accuracy"]
+    assert report["accuracy"] == pytest.approx(plain)  # without adaptation: the ensemble's usual accuracy
+    assert evaluate_main(["--ckpt", str(ckpt), "--manifest", str(data["test"]), "--adapt-folds", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "adapted" in out and "s1" in out and "never on the clips scored" in out
+    assert evaluate_main(["--ckpt", str(ckpt), "--manifest", str(data["test"]), "--adapt-folds", "1"]) == 2
+    assert "folds must be at least 2" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_and_predict_a_ctc_checkpoint(trained_ctc, ctc_data, tmp_path, capsys):
+    import json
+
+    from kwslab.data.manifest import read_manifest
+    from kwslab.decoding.lm import NGramLM
+    from kwslab.evaluate import main as evaluate_main
+    from kwslab.predict import main as predict_main
+
+    cli, _ = trained_ctc
+    ckpt = cli.trainer.checkpoint_callback.best_model_path
+    lm = tmp_path / "lm.arpa"
+    NGramLM.train([r.transcript for r in read_manifest(ctc_data["train"])], order=2).save_arpa(lm)
+    assert evaluate_main(["--ckpt", ckpt, "--manifest", str(ctc_data["test"]), "--json", "--beam-width", "8",
+                          "--lm", str(lm), "--alpha", "0.3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) >= {"greedy", "beam", "utterances"} and len(report["utterances"]) == 8
+    assert report["greedy"]["cer"] <= 0.2 and report["beam"]["cer"] <= 0.25
+    for row in report["utterances"]:
+        assert row["reference"] == Path(row["file"]).stem.split("_")[1]
+    files = sorted(str(p) for p in (ctc_data["test"].parent / "wav" / "test").glob("*.wav"))[:4]
+    assert predict_main(["--ckpt", ckpt, "--json", "--beam-width", "0", *files]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["file"] for r in results] == files and all(r["text"] == r["greedy"] for r in results)
+    correct = sum(r["text"] == Path(r["file"]).stem.split("_")[1] for r in results)
+    assert correct >= 3, results
+
+
+@pytest.mark.slow
+def test_evaluate_streams_stores_a_threshold_that_predict_uses(tone_model, tone_data, tmp_path, capsys):
+    manifest = compose_streams(tone_data["test"], tmp_path / "streams", keywords=["high", "low"], streams=1,
+                               duration=40.0, gap=(0.6, 1.5), snr_db=(20.0, 30.0), noise_dbfs=-40.0, seed=1)
+    out_ckpt = tmp_path / "calibrated.ckpt"
+    assert evaluate_main(["--ckpt", str(tone_model), "--stream-manifest", str(manifest), "--json", "--hop", "0.05",
+                          "--target-fa-per-hour", "200", "--png", str(tmp_path / "det.png"),
+                          "--out-ckpt", str(out_ckpt)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    chosen = report["chosen"]
+    assert chosen["fa_per_hour"] <= 200 and chosen["frr"] <= 0.2, chosen
+    assert (tmp_path / "det.png").is_file() and report["stored_in"] == str(out_ckpt)
+    frr = [r["frr"] for r in report["curve"]]
+    assert frr[-1] >= frr[0]  # stricter thresholds miss more
+    stored = torch.load(out_ckpt, weights_only=True)["kwslab_threshold"]
+    assert stored["threshold"] == chosen["threshold"] and stored["stream"]["hop"] == 0.05
+    assert "kwslab_threshold" not in torch.load(tone_model, weights_only=True)  # the original is untouched
+    wav = str(manifest.parent / "stream_000.wav")
+    assert predict_main(["--ckpt", str(out_ckpt), "--stream", wav, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["threshold"] == chosen["threshold"] and result["settings"]["hop"] == 0.05
+    assert predict_main(["--ckpt", str(tone_model), "--stream", wav, "--target-fa-per-hour", "1"]) == 2
+    assert "calibrated" in capsys.readouterr().err
