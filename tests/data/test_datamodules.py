@@ -9,7 +9,6 @@ import torch
 
 from kwslab.data.datamodules import CTCDataModule, KeywordDataModule
 from kwslab.data.datasets import BucketBatchSampler, SeededRandomSampler
-
 from tests.support.clips import KEYWORDS, SMALL_FEATURES, small_features, write_ctc_manifest, write_keyword_manifests
 
 

@@ -10,12 +10,10 @@ import torch
 
 from kwslab.audio import load_audio
 from kwslab.augment import SpecAugment
-from kwslab.data.datasets import (BucketBatchSampler, CTCDataset, KeywordDataset, SeededRandomSampler,
-                                  collate_ctc)
+from kwslab.data.datasets import BucketBatchSampler, CTCDataset, KeywordDataset, SeededRandomSampler, collate_ctc
 from kwslab.data.manifest import read_manifest, write_manifest
 from kwslab.dsp import FeatureExtractor
 from kwslab.text import CharVocab
-
 from tests.support.clips import KEYWORDS, SR, small_features, write_ctc_manifest, write_keyword_manifests
 
 AUGMENT = {"time_shift": {"p": 1.0}, "gain": {"p": 1.0}, "gaussian_noise": {"p": 1.0, "snr_db": [10, 20]}}

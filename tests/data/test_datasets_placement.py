@@ -6,7 +6,6 @@ import numpy as np
 from kwslab.audio import load_audio
 from kwslab.data.datasets import KeywordDataset
 from kwslab.dsp import FeatureExtractor, fit_waveform
-
 from tests.support.clips import SR, small_features, write_keyword_manifests
 
 

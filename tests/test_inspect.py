@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from kwslab.audio import write_wav
-
-from .wavbuild import PCM, chunk, fmt, riff
+from tests.audio.wavbuild import PCM, chunk, fmt, riff
 
 
 def run_inspect(*args: str, cwd: Path) -> subprocess.CompletedProcess:

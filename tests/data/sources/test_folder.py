@@ -1,4 +1,4 @@
-"""Folder-per-label preparer and the split helpers."""
+"""Folder-per-label preparer (``kwslab.data.sources.folder``), through ``python -m kwslab.prepare folder`` too."""
 
 from pathlib import Path
 
@@ -8,7 +8,6 @@ import pytest
 from kwslab.audio import write_wav
 from kwslab.data import read_manifest
 from kwslab.data.sources import prepare_folder
-from kwslab.data.sources.split import hash_split, split_groups
 from kwslab.prepare import main
 
 SR = 8000
@@ -65,22 +64,6 @@ def test_adding_files_does_not_reshuffle(tmp_path):
     second = {r["filename"]: r["split"] for r in prepare_folder(root, tmp_path / "b", seed=1).rows}
     assert len(second) == len(first) + 20
     assert all(second[f] == s for f, s in first.items())
-
-
-def test_split_helpers():
-    # hash split: proportions roughly right on many keys
-    splits = [hash_split(f"k{i}", 0.1, 0.2, seed=0) for i in range(4000)]
-    assert abs(splits.count("test") / 4000 - 0.2) < 0.03
-    assert abs(splits.count("val") / 4000 - 0.1) < 0.03
-    # groups: at least one per requested split, train never empty, fractions by item count
-    assert sorted(split_groups({"a": 10, "b": 10, "c": 10}, 0.1, 0.1).values()) == ["test", "train", "val"]
-    assert list(split_groups({"a": 5, "b": 5}, 0.1, 0.1).values()).count("train") == 1
-    assert split_groups({"a": 5}, 0.5, 0.3) == {"a": "train"}
-    sizes = {f"s{i}": 10 for i in range(100)}
-    got = split_groups(sizes, 0.1, 0.2, seed=7)
-    assert abs(list(got.values()).count("test") - 20) <= 1 and abs(list(got.values()).count("val") - 10) <= 1
-    with pytest.raises(ValueError, match="must be < 1"):
-        split_groups(sizes, 0.5, 0.5)
 
 
 def test_cli_prints_summary(tmp_path, capsys):

@@ -1,6 +1,5 @@
 """FSDD preparer on a synthetic layout and on the real recordings (skipped when absent)."""
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +10,6 @@ from kwslab.data import read_manifest
 from kwslab.data.sources import DIGIT_WORDS, prepare_fsdd
 from kwslab.data.sources.fsdd import parse_fsdd_name
 from kwslab.prepare import main
-
-REAL_FSDD = Path(os.environ.get("KWSLAB_FSDD") or
-                 Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "fsdd" / "recordings")
 
 
 def _layout(rec: Path, speakers=("ann", "bob", "cyd", "dan"), n_index: int = 12) -> None:
@@ -74,10 +70,9 @@ def test_missing_root_hints_download(tmp_path):
         prepare_fsdd(tmp_path, tmp_path / "out")
 
 
-@pytest.mark.skipif(not REAL_FSDD.is_dir(), reason=f"real FSDD not found at {REAL_FSDD}")
-def test_real_fsdd_official_and_speaker(tmp_path, capsys):
-    n = len([p for p in REAL_FSDD.glob("*.wav") if parse_fsdd_name(p.name)])
-    assert main(["fsdd", "--root", str(REAL_FSDD), "--out", str(tmp_path / "off"), "--split", "official"]) == 0
+def test_real_fsdd_official_and_speaker(fsdd_recordings, tmp_path, capsys):
+    n = len([p for p in fsdd_recordings.glob("*.wav") if parse_fsdd_name(p.name)])
+    assert main(["fsdd", "--root", str(fsdd_recordings), "--out", str(tmp_path / "off"), "--split", "official"]) == 0
     assert "total" in capsys.readouterr().out
     rows = _splits(tmp_path / "off")
     assert len(rows["test"]) == n // 10 and len(rows["train"]) + len(rows["val"]) == n - n // 10
@@ -87,7 +82,7 @@ def test_real_fsdd_official_and_speaker(tmp_path, capsys):
     assert all(parse_fsdd_name(r.path.name)[2] >= 5 for r in rows["train"] + rows["val"])
     assert all(0.1 < r.duration < 3.0 for r in rows["train"])
 
-    assert main(["fsdd", "--root", str(REAL_FSDD), "--out", str(tmp_path / "spk"), "--split", "speaker"]) == 0
+    assert main(["fsdd", "--root", str(fsdd_recordings), "--out", str(tmp_path / "spk"), "--split", "speaker"]) == 0
     spk = {s: {r.speaker for r in v} for s, v in _splits(tmp_path / "spk").items()}
     assert all(spk.values())
     assert not (spk["train"] & spk["val"] or spk["train"] & spk["test"] or spk["val"] & spk["test"])

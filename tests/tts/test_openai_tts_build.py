@@ -1,4 +1,4 @@
-"""The OpenAI backend end to end: the real ``openai`` client against a local fake server (see fake_openai.py)."""
+"""The OpenAI backend end to end: the real ``openai`` client against a local fake server (tests/tts/fake_openai.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,7 @@ import pytest
 
 from kwslab.audio import read_wav
 from kwslab.tts import BuildConfig, BuildError, build_dataset
-
-from .fake_openai import FakeOpenAI, tone_hz
+from tests.tts.fake_openai import FakeOpenAI, tone_hz
 
 KEY = "sk-test-KWSLAB-7f3a9c2e51d04b86"
 REPO = Path(__file__).resolve().parents[2]
