@@ -52,6 +52,7 @@ def test_ema_decay_for_a_half_life_in_epochs():
         EMA(half_life_epochs=0)
 
 
+@pytest.mark.slow
 def test_fit_sizes_the_schedule_and_the_average_from_its_own_steps(tiny_data, tmp_path):
     cli = main(["--config", str(tiny_config(tiny_data, tmp_path, epochs=3)), "--test=false",
                 "--model.scheduler=kwslab.models.schedules.WarmupCosine",
