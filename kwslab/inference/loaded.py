@@ -120,7 +120,12 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     kwargs.update(init_from=None) if "init_from" in kwargs else None  # never chase the training-time source
     if not kwargs.get("feature_config") or not kwargs.get("labels"):
         raise CheckpointError(f"{path}: the checkpoint lacks feature_config/labels in its hyperparameters")
-    check_single_source(ckpt, kwargs, path)
+    try:
+        check_single_source(ckpt, kwargs, path)
+    except (TypeError, ValueError) as exc:  # a FeatureConfig field that is not valid (CheckpointError passes on)
+        if isinstance(exc, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: broken feature settings in the checkpoint: {exc}") from None
     try:
         module = cls(**kwargs)
         module.load_state_dict(ckpt["state_dict"])

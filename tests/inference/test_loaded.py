@@ -23,3 +23,25 @@ def test_a_checkpoint_with_two_different_feature_settings_is_refused_naming_both
                              datamodule_hyper_parameters={"features": {**FEATURES, "n_mfcc": 20}})
     with pytest.raises(CheckpointError, match=r"two different feature settings.*'n_mfcc': 13.*'n_mfcc': 20"):
         load_model(other)
+
+
+def test_a_ctc_checkpoint_with_two_different_vocabularies_is_refused_naming_both(tmp_path):
+    import torch
+
+    from kwslab.text import DEFAULT_CHARS
+    from tests.support.checkpoints import ctc_checkpoint
+
+    path = ctc_checkpoint(tmp_path / "ctc.ckpt")
+    data = torch.load(path, weights_only=True)
+    data["datamodule_hyper_parameters"] = {"chars": DEFAULT_CHARS, "blank_first": True}
+    torch.save(data, tmp_path / "agree.ckpt")
+    loaded = load_model(tmp_path / "agree.ckpt")  # an older checkpoint whose two copies agree
+    assert loaded.kind == "ctc" and loaded.is_ctc
+    data["datamodule_hyper_parameters"] = {"chars": "abc ", "blank_first": True}
+    torch.save(data, tmp_path / "differ.ckpt")
+    with pytest.raises(CheckpointError, match=r"two different vocabularies.*'abc '"):
+        load_model(tmp_path / "differ.ckpt")
+    data["datamodule_hyper_parameters"] = {"features": {"sample_rate": -5}}
+    torch.save(data, tmp_path / "broken.ckpt")
+    with pytest.raises(CheckpointError, match=r"broken.ckpt: broken feature settings.*sample_rate"):
+        load_model(tmp_path / "broken.ckpt")
