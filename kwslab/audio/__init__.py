@@ -3,9 +3,11 @@
 ``read_wav``/``read_wav_bytes``/``wav_info`` parse RIFF WAV themselves and raise :class:`WavError` with a
 message naming the file; ``write_wav``/``wav_bytes`` write PCM or float WAV (atomically on disk);
 ``resample`` is a band-limited polyphase resampler; ``load_audio`` reads, mixes to mono and resamples;
-``WavReader`` reads a long file range by range.
+``WavReader`` reads a long file range by range. ``clip_problem``/``check_clip`` say whether decoded samples
+are usable (not empty, not all zero, no NaN/Inf) and name the file when they are not.
 """
 
+from .checks import check_clip, clip_problem
 from .io import WavError, WavInfo, WavReader, load_audio, read_wav, read_wav_bytes, wav_bytes, wav_info, write_wav
 from .resample import resample
 
@@ -13,6 +15,8 @@ __all__ = [
     "WavError",
     "WavInfo",
     "WavReader",
+    "check_clip",
+    "clip_problem",
     "load_audio",
     "read_wav",
     "read_wav_bytes",
