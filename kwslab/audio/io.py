@@ -8,7 +8,10 @@ without their pad byte, and a truncated data chunk (the whole frames present are
 by the real file size, never by a size a header claims.
 
 Anything else raises :class:`WavError` naming the file, what is wrong and, where it can tell, what the file is
-instead (MP3, OGG, FLAC, an API's JSON error body, ...). Float files holding NaN or Inf raise ``WavError``
+instead (MP3, OGG, FLAC, an API's JSON error body, a ``.env`` file, ...), described but never quoted: a file
+passed as audio may hold a secret, and messages end up in logs. Also refused before any sample is read: a
+directory, a FIFO or device (opening one could block forever), and a header rate outside
+``MIN_SAMPLE_RATE``..``MAX_SAMPLE_RATE`` (1 kHz to 384 kHz; a 1 Hz header made resampling ask for 23.8 GiB). Float files holding NaN or Inf raise ``WavError``
 (a corrupt file should stop a dataset build, not train on zeros); finite float samples beyond [-1, 1] are
 clipped. Writing goes to a temporary file in the target folder that is renamed over the target, so a crash
 never leaves a half-written WAV.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +46,8 @@ _FORMAT_NAMES = {  # format tags we name in errors; only PCM and IEEE float are 
 _GUID_TAIL = b"\x80\x00\x00\xaa\x00\x38\x9b\x71"  # bytes 8..16 of every KSDATAFORMAT_SUBTYPE_* GUID
 _CONVERT_HINT = "convert it to PCM WAV (e.g. `ffmpeg -i IN -c:a pcm_s16le OUT.wav`)"
 _STREAMED = 0xFFFFFFFF
+MIN_SAMPLE_RATE = 1_000  # Hz; a header outside these bounds is corrupt (a 1 Hz header once asked the
+MAX_SAMPLE_RATE = 384_000  # resampler for 23.8 GiB), so it is refused before any sample is read
 
 
 class WavError(ValueError):
@@ -107,16 +113,19 @@ def _sniff(head: bytes, size: int) -> str:
         if size < 12:
             return f"truncated header: the file is only {size} bytes (a WAV header needs at least 44)"
         return f"RIFF file of type {head[8:12]!r}, not WAVE"
+    # Text is described, never quoted: it may be a .env file, a config or an API body holding a key.
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
-    snippet = " ".join(text.split())[:120]
     if text[:1] in ("{", "["):
-        return f"not a WAV file: looks like JSON text (an API error body?): {snippet!r}"
+        return f"not a WAV file: looks like JSON text (an API error body?), {size} bytes; open it as text to read it"
     if text[:1] == "<":
         kind = "XML" if text.startswith("<?xml") else "HTML"
-        return f"not a WAV file: looks like {kind} text (an error page?): {snippet!r}"
+        return f"not a WAV file: looks like {kind} text (an error page?), {size} bytes; open it as text to read it"
     if text and sum((c.isprintable() and c != "\ufffd") or c in "\r\n\t" for c in text) >= 0.95 * len(text):
-        return f"not a WAV file: looks like plain text: {snippet!r}"
-    return f"not a WAV file: no RIFF/WAVE header (starts with bytes {head[:12].hex(' ')})"
+        first = text.splitlines()[0] if text.strip() else ""
+        kind = ("text of KEY=value lines (an environment or config file?)"
+                if "=" in first and first.split("=", 1)[0].strip().replace("_", "").isalnum() else "plain text")
+        return f"not a WAV file: looks like {kind}, {size} bytes; contents not shown"
+    return f"not a WAV file: no RIFF/WAVE header (starts with bytes {head[:4].hex(' ')})"
 
 
 def _is_chunk_id(cid: bytes) -> bool:
@@ -172,6 +181,10 @@ def _parse_fmt(fmt: bytes, e: str, name: str) -> tuple[int, int, str, int]:
         raise WavError(f"{name}: the header says 0 channels; the file is corrupt")
     if rate == 0:
         raise WavError(f"{name}: the header says a sample rate of 0 Hz; the file is corrupt")
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise WavError(f"{name}: the header says a sample rate of {rate} Hz, outside the {MIN_SAMPLE_RATE}.."
+                       f"{MAX_SAMPLE_RATE} Hz that audio uses; the header is corrupt or the file is not audio "
+                       "(re-export it at e.g. 16000 Hz)")
     width = bits // 8
     if block_align != channels * width:
         raise WavError(f"{name}: block_align is {block_align} but {channels} channel(s) x {width} byte(s) "
@@ -277,6 +290,18 @@ def _decode(raw: bytes, layout: _Layout, name: str) -> np.ndarray:
 def _open(path: PathLike) -> tuple[BinaryIO, str]:
     name = os.fspath(path)
     try:
+        mode = os.stat(name).st_mode  # before open(): opening a FIFO would block until a writer appears
+    except FileNotFoundError:
+        raise WavError(f"{name}: no such file") from None
+    except PermissionError:
+        raise WavError(f"{name}: permission denied") from None
+    except OSError as exc:
+        raise WavError(f"{name}: cannot open: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise WavError(f"{name}: is a directory, not a WAV file; name a .wav file inside it")
+    if not stat.S_ISREG(mode):
+        raise WavError(f"{name}: is {_special_kind(mode)}, not a regular file; copy the audio to a .wav file first")
+    try:
         return open(name, "rb"), str(name)
     except FileNotFoundError:
         raise WavError(f"{name}: no such file") from None
@@ -286,6 +311,29 @@ def _open(path: PathLike) -> tuple[BinaryIO, str]:
         raise WavError(f"{name}: permission denied") from None
     except OSError as exc:
         raise WavError(f"{name}: cannot open: {exc.strerror or exc}") from None
+
+
+def _special_kind(mode: int) -> str:
+    """What a non-regular, non-directory file is, in words."""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def special_file_problem(path: PathLike) -> str | None:
+    """``None`` for a regular file (or a missing path); else what it is instead ("a directory", "a named pipe
+    (FIFO)", ...), without opening it. For callers that check paths before reading them (manifests, preparers)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return "a directory" if stat.S_ISDIR(mode) else _special_kind(mode)
 
 
 def _read(f: BinaryIO, name: str, samples: bool) -> tuple[_Layout, np.ndarray | None]:
