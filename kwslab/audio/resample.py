@@ -11,6 +11,10 @@ of the two Nyquist frequencies, so downsampling removes what would alias and ups
 Each phase's taps are normalised to sum to 1 (exact unit gain at DC). Samples outside the signal count as
 zero, so the first and last ``half`` output samples carry the filter's edge transient (as in scipy's
 ``resample_poly`` and soxr).
+
+Work per call is bounded before any memory is taken: more than ``MAX_OUTPUT_SAMPLES`` output samples per channel,
+or a filter wider than ``MAX_FILTER_TAPS`` taps, is a ``ValueError`` saying what was asked (a corrupt 1 Hz header
+once made one call ask for 23.8 GiB). Resample a longer recording in pieces (``kwslab.audio.WavReader``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ ZERO_CROSSINGS = 32  # sinc zero crossings kept on each side of the centre tap
 ROLLOFF = 0.94  # cutoff as a fraction of the lower Nyquist frequency
 KAISER_BETA = 10.0  # window shape: about 100 dB stop-band attenuation with 32 zero crossings
 
+MAX_OUTPUT_SAMPLES = 1 << 28  # per channel and call (4.7 h at 16 kHz, 2 GiB of float64 work space)
+MAX_FILTER_TAPS = 1 << 16  # 2 * half: only a down/up ratio over ~1000 needs more
 _TABLE_MAX_PHASES = 4096  # larger `up` (awkward rate pairs): taps are computed per chunk, not cached
 _CHUNK_ELEMENTS = 1 << 21  # gathered samples per chunk in the per-output path (about 16 MB of float64)
 
@@ -82,19 +88,30 @@ def resample(x: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
 
     Raises:
         ValueError: A rate that is not a positive whole number, ``x`` with 0 or more than 2 dimensions, a
-            non-real dtype, or NaN/Inf samples.
+            non-real dtype, NaN/Inf samples, or work over the bounds (``MAX_OUTPUT_SAMPLES`` output samples,
+            ``MAX_FILTER_TAPS`` filter taps).
     """
     orig_sr, target_sr = _check_rate(orig_sr, "orig_sr"), _check_rate(target_sr, "target_sr")
     x = np.asarray(x)
     if x.ndim not in (1, 2) or not (np.issubdtype(x.dtype, np.number) and not np.iscomplexobj(x)):
         raise ValueError(f"resample: x must be a real array of shape (n,) or (n, channels), got {x.dtype} {x.shape}")
-    x = x.astype(np.float64, copy=False)
-    if not np.isfinite(x).all():
-        raise ValueError("resample: x contains NaN or Inf samples")
     g = gcd(orig_sr, target_sr)
     up, down = target_sr // g, orig_sr // g
     n = x.shape[0]
     n_out = round(Fraction(n * up, down))
+    if up != down:  # bounded before any work space is taken
+        if n_out > MAX_OUTPUT_SAMPLES:
+            raise ValueError(f"resample: {n} samples from {orig_sr} Hz to {target_sr} Hz would give {n_out} samples, "
+                             f"over the limit of {MAX_OUTPUT_SAMPLES} per call; check the sample rate (a corrupt "
+                             "header?) or resample the audio in pieces")
+        taps = 2 * _half_width(up, down)[1]
+        if taps > MAX_FILTER_TAPS:
+            raise ValueError(f"resample: {orig_sr} Hz to {target_sr} Hz needs a {taps}-tap filter, over the limit of "
+                             f"{MAX_FILTER_TAPS}; resample in steps (e.g. to {max(target_sr, orig_sr // 64)} Hz "
+                             "first)")
+    x = x.astype(np.float64, copy=False)
+    if not np.isfinite(x).all():
+        raise ValueError("resample: x contains NaN or Inf samples")
     if up == down:
         return x.astype(np.float32)
     if n_out == 0 or x.size == 0:

@@ -165,3 +165,25 @@ def _timed(fn, *args) -> float:
     start = time.perf_counter()
     fn(*args)
     return time.perf_counter() - start
+
+
+def test_a_1hz_rate_is_refused_before_any_memory_is_taken() -> None:
+    """Issue 18: 200k samples declared at 1 Hz asked for 23.8 GiB; now a ValueError naming the rates, at once."""
+    import tracemalloc
+
+    x = np.zeros(200_000, np.float32)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"^resample: 200000 samples from 1 Hz to 16000 Hz would give "
+                                             r"3200000000 samples, over the limit"):
+            resample(x, 1, 16000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_a_filter_wider_than_the_tap_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"^resample: 10000000 Hz to 1000 Hz needs a \d+-tap filter, over the limit"):
+        resample(np.zeros(20_000), 10_000_000, 1000)
+    assert resample(np.zeros(3840), 384_000, 1000).shape == (10,)  # the widest ratio the reader allows still works
