@@ -4,10 +4,11 @@
 message naming the file; ``write_wav``/``wav_bytes`` write PCM or float WAV (atomically on disk);
 ``resample`` is a band-limited polyphase resampler; ``load_audio`` reads, mixes to mono and resamples;
 ``WavReader`` reads a long file range by range. ``clip_problem``/``check_clip`` say whether decoded samples
-are usable (not empty, not all zero, no NaN/Inf) and name the file when they are not.
+are usable (not empty, not all zero, no NaN/Inf) and name the file when they are not; ``check_wav`` is the
+up-front check of a file (header, 0 frames, NaN/Inf in float files) that manifests and preparers run.
 """
 
-from .checks import check_clip, clip_problem
+from .checks import check_clip, check_wav, clip_problem
 from .io import WavError, WavInfo, WavReader, load_audio, read_wav, read_wav_bytes, wav_bytes, wav_info, write_wav
 from .resample import resample
 
@@ -16,6 +17,7 @@ __all__ = [
     "WavInfo",
     "WavReader",
     "check_clip",
+    "check_wav",
     "clip_problem",
     "load_audio",
     "read_wav",

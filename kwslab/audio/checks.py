@@ -10,6 +10,12 @@ answers with confidence anyway (a 0-sample file scored ``_unknown_ 0.693``), so 
 
 All-zero clips are a problem by default; pass ``allow_silent=True`` where digital silence is legitimate (a
 ``_silence_`` training class built from zeros). Only the samples are looked at, never the file's bytes.
+
+:func:`check_wav` is the up-front check of a file on disk that manifests and preparers run on every row, so a
+corrupt clip stops a run before training rather than an hour into it. It costs what is cheap to know: the header
+(as :func:`~kwslab.audio.wav_info`) and its frame count (0 frames is refused) for every file; the samples are read
+only for IEEE-float files, the one encoding that can hold NaN/Inf (PCM cannot), block by block, and the answer is
+remembered per (file, size, mtime) in this process so reading the same manifest again is free.
 """
 
 from __future__ import annotations
@@ -19,9 +25,13 @@ from typing import Union
 
 import numpy as np
 
-from .io import WavError
+from .io import WavError, WavInfo, WavReader, wav_info
 
-__all__ = ["clip_problem", "check_clip"]
+__all__ = ["clip_problem", "check_clip", "check_wav"]
+
+_SCAN_FRAMES = 1 << 18  # frames per block when a float file's samples are scanned
+_checked: dict[tuple[str, int, int, int], WavInfo] = {}  # float files found clean: (path, inode, size, mtime_ns)
+_CHECKED_MAX = 1 << 17
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -66,3 +76,38 @@ def check_clip(samples: np.ndarray, path: PathLike | None = None, *, allow_silen
         raise WavError(f"{name}: the audio {problem}; nothing to score: re-record or re-export the file, or "
                        "remove it from the input")
     return samples
+
+
+def check_wav(path: PathLike) -> WavInfo:
+    """Check a WAV file before it is used: its header, that it holds at least one frame and, for float files,
+    that every sample is finite.
+
+    Args:
+        path: The file.
+
+    Returns:
+        The header, as :func:`~kwslab.audio.wav_info` gives it.
+
+    Raises:
+        WavError: one line naming the file: anything :func:`~kwslab.audio.wav_info` refuses, ``"the audio is empty
+            (0 samples)"``, or NaN/Inf samples in a float file (the frame of the first one).
+    """
+    info = wav_info(path)
+    name = os.fspath(path)
+    if info.frames == 0:
+        raise WavError(f"{name}: the audio is empty (0 samples); re-record or re-export the file, or remove it")
+    if not info.encoding.startswith("float"):
+        return info  # PCM holds no NaN/Inf: the header is the whole check
+    st = os.stat(name)
+    key = (os.path.abspath(name), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key in _checked:
+        return _checked[key]
+    with WavReader(path) as reader:  # _decode raises WavError naming the file and the first bad frame
+        for start in range(0, info.frames, _SCAN_FRAMES):
+            block = reader.read(start, _SCAN_FRAMES)
+            if block.size == 0:
+                break
+    if len(_checked) >= _CHECKED_MAX:
+        _checked.clear()
+    _checked[key] = info
+    return info

@@ -260,7 +260,7 @@ def _parse(f: BinaryIO, size: int, name: str) -> _Layout:
     return _Layout(info, data_offset, e)
 
 
-def _decode(raw: bytes, layout: _Layout, name: str) -> np.ndarray:
+def _decode(raw: bytes, layout: _Layout, name: str, first_frame: int = 0) -> np.ndarray:
     """Turn whole frames of raw sample bytes into float32 in [-1, 1], shape (frames,) or (frames, channels)."""
     info, e = layout.info, layout.endian
     if info.encoding == "pcm_u8":
@@ -280,7 +280,7 @@ def _decode(raw: bytes, layout: _Layout, name: str) -> np.ndarray:
         x = np.frombuffer(raw, f"{e}f{info.sample_width}")
         bad = ~np.isfinite(x)
         if bad.any():
-            first = int(np.argmax(bad)) // info.channels
+            first = first_frame + int(np.argmax(bad)) // info.channels
             raise WavError(f"{name}: {int(bad.sum())} non-finite float samples (NaN/Inf), the first in frame "
                            f"{first}; the file is corrupt")
         x = np.clip(x, -1.0, 1.0).astype(np.float32)
@@ -416,7 +416,7 @@ class WavReader:
             raw = _read_at(self._file, self._layout.data_offset + start * frame_bytes, n * frame_bytes)
         except OSError as exc:
             raise WavError(f"{self.name}: read error: {exc.strerror or exc}") from None
-        return _decode(raw, self._layout, self.name)
+        return _decode(raw, self._layout, self.name, start)
 
     def close(self) -> None:
         self._file.close()

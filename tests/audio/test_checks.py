@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kwslab.audio import WavError, check_clip, clip_problem, read_wav_bytes
+from kwslab.audio import WavError, check_clip, check_wav, clip_problem, read_wav_bytes
 
-from .wavbuild import PCM, chunk, fmt, riff
+from .wavbuild import FLOAT, PCM, chunk, fmt, riff
 
 
 def test_clip_problem_flags_a_zero_sample_clip_read_from_a_real_header() -> None:
@@ -45,3 +45,48 @@ def test_check_clip_raises_one_line_naming_the_file(samples: np.ndarray, phrase:
     message = str(err.value)
     assert message.startswith("clips/bad one.wav: the audio ")
     assert phrase in message and "\n" not in message
+
+
+# ------------------------------------------------------------------------------------ check_wav: a file on disk
+
+
+def float_wav(values: list[float], rate: int = 8000) -> bytes:
+    import struct
+
+    return riff(fmt(FLOAT, 1, rate, 32), chunk(b"data", struct.pack(f"<{len(values)}f", *values)))
+
+
+def test_check_wav_refuses_nan_deep_in_a_float_file_naming_file_and_frame(tmp_path) -> None:
+    from kwslab.audio import checks
+
+    values = [0.1] * 600_000
+    values[500_000] = float("nan")
+    path = tmp_path / "corrupt.wav"
+    path.write_bytes(float_wav(values))
+    with pytest.raises(WavError, match=rf"^{path}: 1 non-finite float samples \(NaN/Inf\), the first in frame "
+                                       r"500000; the file is corrupt$"):
+        check_wav(path)
+    assert checks._SCAN_FRAMES < 500_000  # the NaN sits in a later block than the first: the scan is whole
+
+
+def test_check_wav_refuses_a_zero_frame_file(tmp_path) -> None:
+    path = tmp_path / "empty.wav"
+    path.write_bytes(riff(fmt(PCM, 1, 16000, 16), chunk(b"data", b"")))
+    with pytest.raises(WavError, match=rf"^{path}: the audio is empty \(0 samples\)"):
+        check_wav(path)
+
+
+def test_check_wav_returns_the_header_of_good_pcm_and_float_files(tmp_path) -> None:
+    (tmp_path / "f.wav").write_bytes(float_wav([0.5, -0.25, 2.0]))
+    (tmp_path / "p.wav").write_bytes(riff(fmt(PCM, 1, 16000, 16), chunk(b"data", b"\x01\x00\x02\x00")))
+    assert check_wav(tmp_path / "f.wav").frames == 3
+    assert check_wav(tmp_path / "p.wav").encoding == "pcm_s16"
+
+
+def test_check_wav_sees_a_float_file_that_changed_after_it_was_checked(tmp_path) -> None:
+    path = tmp_path / "f.wav"
+    path.write_bytes(float_wav([0.5] * 10))
+    check_wav(path)
+    path.write_bytes(float_wav([0.5] * 10 + [float("inf")]))  # another size: the cache key changes
+    with pytest.raises(WavError, match="non-finite"):
+        check_wav(path)
