@@ -9,7 +9,8 @@ up-front check of a file (header, 0 frames, NaN/Inf in float files) that manifes
 """
 
 from .checks import check_clip, check_wav, clip_problem
-from .io import WavError, WavInfo, WavReader, load_audio, read_wav, read_wav_bytes, wav_bytes, wav_info, write_wav
+from .io import (WavError, WavInfo, WavReader, load_audio, read_wav, read_wav_bytes, special_file_problem, wav_bytes,
+                 wav_info, write_wav)
 from .resample import resample
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "read_wav",
     "read_wav_bytes",
     "resample",
+    "special_file_problem",
     "wav_bytes",
     "wav_info",
     "write_wav",

@@ -14,6 +14,15 @@ split      ``train``, ``val`` or ``test`` (or empty)
 
 :func:`read_manifest` checks everything up front and raises a single :class:`ManifestError` listing
 every problem with its row number; :func:`write_manifest` writes atomically.
+
+The guarantee (issue 18): a manifest that reads with ``check_audio`` (the default) holds no clip that will fail
+later. Every row's audio is checked by :func:`kwslab.audio.check_wav`: a regular file (a directory, FIFO or
+device is named as such; a FIFO is never opened), a valid header with at least one frame, and, for float WAVs,
+finite samples (read once; PCM cannot hold NaN/Inf, so for PCM the header is the whole check and stays cheap).
+So ``fit`` and ``evaluate`` stop before any work with every bad row listed, never mid-epoch. The same file listed
+twice is a :class:`ManifestWarning` when the rows agree and a problem naming both rows when they label it two
+ways. Messages name the file and row but never quote a file's contents (a ``.env`` passed as audio stays
+private).
 """
 
 from __future__ import annotations
@@ -23,7 +32,9 @@ import difflib
 import io
 import math
 import os
+import re
 import tempfile
+import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
@@ -38,6 +49,7 @@ __all__ = [
     "UNKNOWN_LABEL",
     "MAX_DURATION_S",
     "ManifestError",
+    "ManifestWarning",
     "ManifestRow",
     "read_manifest",
     "write_manifest",
@@ -65,6 +77,10 @@ class ManifestError(ValueError):
         if len(self.problems) > len(shown):
             lines.append(f"  ... and {len(self.problems) - len(shown)} more")
         super().__init__("\n".join(lines))
+
+
+class ManifestWarning(UserWarning):
+    """A manifest that can be used but probably holds a mistake (a row repeated word for word)."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +171,7 @@ def read_manifest(
         raise ManifestError(path, problems)
     folder = path.parent.absolute()
     rows: list[ManifestRow] = []
+    wheres: list[str] = []
     for where, record in _records(reader, problems):
         if len(record) != len(header):
             problems.append(f"{where}: has {len(record)} fields but the header has {len(header)}; "
@@ -169,6 +186,8 @@ def read_manifest(
             problems.extend(f"{where_f}: {p}" for p in row_problems)
         else:
             rows.append(row)
+            wheres.append(where)
+    problems.extend(_duplicate_problems(path, rows, wheres))
     if problems:
         raise ManifestError(path, problems)
     return rows
@@ -199,12 +218,13 @@ def _header_problems(path: Path, header: list[str], need_keyword: bool, need_tra
     unknown = [h for h in header if h not in MANIFEST_COLUMNS]
     if "filename" not in header and len(unknown) == len(header) and any(Path(h).suffix for h in header):
         # The first line looks like data (it names a file): the header row is missing.
-        raise ManifestError(path, [f"line 1: no header row (found {header!r}); add a first line such as "
-                                   f"'{','.join(MANIFEST_COLUMNS)}' naming the columns"])
+        raise ManifestError(path, [f"line 1: no header row (its {len(header)} field(s) look like data); add a first "
+                                   f"line such as '{','.join(MANIFEST_COLUMNS)}' naming the columns"])
     if "filename" not in header:
-        problems.append(f"header: required column 'filename' is missing (found {header!r})")
+        found = ", ".join(_column_label(h) for h in header)
+        problems.append(f"header: required column 'filename' is missing (found {found})")
     for name in unknown:
-        label = repr(name) if name else "(empty name)"
+        label = _column_label(name)
         problems.append(f"header: unknown column {label}{_suggest(name, MANIFEST_COLUMNS)} "
                         f"(valid columns: {', '.join(MANIFEST_COLUMNS)})")
     if need_keyword and "keyword" not in header:
@@ -212,6 +232,19 @@ def _header_problems(path: Path, header: list[str], need_keyword: bool, need_tra
     if need_transcript and "transcript" not in header:
         problems.append("header: column 'transcript' is needed (CTC training) but missing")
     return problems
+
+
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ .-]{0,39}")
+
+
+def _column_label(name: str) -> str:
+    """A header field for a message: quoted when it looks like a column name, else described (the "header" may
+    be the first line of a .env or config file holding a secret)."""
+    if not name:
+        return "(empty name)"
+    if _COLUMN_NAME.fullmatch(name):
+        return repr(name)
+    return f"(a {len(name)}-character field that is not a column name; not shown)"
 
 
 def _records(reader: Any, problems: list[str]) -> Iterator[tuple[str, list[str]]]:
@@ -268,14 +301,44 @@ def _parse_row(values: dict[str, str], folder: Path, *, need_keyword: bool, need
                        voice=values["voice"], duration=duration, split=values["split"], path=audio_path), []
 
 
+_LABEL_FIELDS = ("keyword", "transcript", "speaker", "voice", "split")  # what must agree when a file is listed twice
+
+
+def _duplicate_problems(path: Path, rows: Sequence[ManifestRow], wheres: Sequence[str]) -> list[str]:
+    """Problems for a file listed twice with different labels; a :class:`ManifestWarning` for exact repeats."""
+    first: dict[Path, int] = {}
+    problems: list[str] = []
+    repeats: list[str] = []
+    for i, row in enumerate(rows):
+        j = first.setdefault(row.path, i)
+        if j == i:
+            continue
+        other = rows[j]
+        differ = [f for f in _LABEL_FIELDS if getattr(row, f) != getattr(other, f)]
+        if differ:
+            values = "; ".join(f"{f} {getattr(other, f)!r} vs {getattr(row, f)!r}" for f in differ)
+            problems.append(f"{wheres[i]} {row.filename!r}: the same audio file as {wheres[j]}, labelled another "
+                            f"way ({values}); keep one of the two rows")
+        else:
+            repeats.append(f"{wheres[i]} repeats {wheres[j]} ({row.filename!r})")
+    if repeats:
+        shown = "; ".join(repeats[:5]) + (f"; ... and {len(repeats) - 5} more" if len(repeats) > 5 else "")
+        warnings.warn(f"manifest {path}: {len(repeats)} duplicate row(s), each used twice as often: {shown}; "
+                      "delete the repeats unless the oversampling is meant", ManifestWarning, stacklevel=3)
+    return problems
+
+
 def _audio_duration(audio_path: Path) -> tuple[float | None, str | None]:
     """``(duration from the WAV header, None)``, or ``(None, problem)`` when the file is missing or unreadable."""
-    from kwslab.audio import WavError, wav_info  # lazy: keeps this module importable on its own
+    from kwslab.audio import WavError, check_wav, special_file_problem  # lazy: keeps this module importable alone
 
-    if not audio_path.is_file():
+    special = special_file_problem(audio_path)  # before any open(): a FIFO would block it
+    if special is not None:
+        return None, f"audio path {audio_path} is {special}, not a WAV file; name a regular .wav file"
+    if not audio_path.exists():
         return None, f"audio file not found at {audio_path}"
     try:
-        info = wav_info(audio_path)
+        info = check_wav(audio_path)
     except (WavError, OSError) as e:
         return None, f"audio file is not a readable WAV: {e}"
     return float(info.duration), None

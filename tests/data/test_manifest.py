@@ -48,6 +48,7 @@ def test_roundtrip_relative_absolute_and_duration_from_header(tmp_path):
 
 def test_every_problem_listed_with_row_numbers(tmp_path):
     _wav(tmp_path / "ok.wav")
+    _wav(tmp_path / "quiet.wav")  # row 11's own file: ok.wav labelled a second way would be a problem too
     (tmp_path / "broken.wav").write_bytes(b"this is not a wav file at all" * 4)
     m = _csv(tmp_path / "m.csv", "\n".join([
         "filename,keyword,transcript,duration,split",
@@ -61,7 +62,7 @@ def test_every_problem_listed_with_row_numbers(tmp_path):
         "ok.wav,up,up,abc,train",             # row 8: non-numeric
         "ok.wav,up,up,16000,train",           # row 9: > 1 hour
         "ok.wav,up,up,,training",             # row 10: bad split
-        "ok.wav,_silence_,,,test",            # row 11: silence may have no transcript
+        "quiet.wav,_silence_,,,test",         # row 11: silence may have no transcript
         "ok.wav,up",                          # row 12: too few fields
     ]) + "\n")
     with pytest.raises(ManifestError) as info:
@@ -151,3 +152,85 @@ def test_write_manifest_rejects_unknown_keys_and_is_atomic(tmp_path):
 def test_manifest_row_fields_match_columns():
     row = ManifestRow(filename="a.wav", keyword="yes", duration=1.0)
     assert tuple(row.to_dict()) == MANIFEST_COLUMNS
+
+
+# ------------------------------------------------------------------------------------- issue 18: bad-input audit
+
+
+def _float_wav_with(path: Path, bad: float) -> Path:
+    y = np.full(SR // 4, 0.1, np.float32)
+    write_wav(path, y, SR, float_format=True)
+    data = bytearray(path.read_bytes())
+    data[-40:-36] = np.float32(bad).tobytes()  # a sample near the end, after the header was written
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_float_wav_holding_nan_or_inf_is_refused_up_front_naming_row_and_file(tmp_path, bad):
+    _wav(tmp_path / "ok.wav")
+    _float_wav_with(tmp_path / "corrupt.wav", bad)
+    m = _csv(tmp_path / "m.csv", "filename,keyword\nok.wav,yes\ncorrupt.wav,no\n")
+    with pytest.raises(ManifestError) as info:
+        read_manifest(m, need_keyword=True)
+    (problem,) = info.value.problems
+    assert problem.startswith("row 2 (line 3) 'corrupt.wav': ") and "non-finite float samples (NaN/Inf)" in problem
+    assert str(tmp_path / "corrupt.wav") in problem
+
+
+def test_ctc_row_with_a_zero_sample_clip_is_refused_naming_row_and_file(tmp_path):
+    write_wav(tmp_path / "empty.wav", np.zeros(0, np.float32), SR)
+    _wav(tmp_path / "ok.wav")
+    m = _csv(tmp_path / "m.csv", "filename,transcript\nok.wav,yes\nempty.wav,no\n")
+    with pytest.raises(ManifestError) as info:
+        read_manifest(m, need_transcript=True)
+    (problem,) = info.value.problems
+    assert problem.startswith("row 2 (line 3) 'empty.wav': ") and "the audio is empty (0 samples)" in problem
+
+
+def test_a_secret_file_as_a_manifest_row_or_as_the_manifest_is_described_never_quoted(tmp_path):
+    (tmp_path / "secrets.env").write_text("OPENAI_API_KEY=sk-secret123\n")
+    m = _csv(tmp_path / "m.csv", "filename,keyword\nsecrets.env,yes\n")
+    with pytest.raises(ManifestError) as info:
+        read_manifest(m)
+    message = str(info.value)
+    assert "secrets.env" in message and "text" in message and "sk-secret123" not in message
+    with pytest.raises(ManifestError) as info:
+        read_manifest(tmp_path / "secrets.env")  # the .env given as the manifest: its "header" is not echoed
+    assert "sk-secret123" not in str(info.value) and "OPENAI" not in str(info.value)
+    assert "required column 'filename' is missing" in str(info.value)
+
+
+def test_a_directory_row_says_directory_and_a_fifo_row_is_refused_without_opening_it(tmp_path):
+    import os
+
+    (tmp_path / "folder.wav").mkdir()
+    os.mkfifo(tmp_path / "pipe.wav")
+    m = _csv(tmp_path / "m.csv", "filename\nfolder.wav\npipe.wav\n")
+    with pytest.raises(ManifestError) as info:
+        read_manifest(m)  # opening the FIFO would block here forever
+    first, second = info.value.problems
+    assert first.startswith("row 1 (line 2) 'folder.wav': ") and "is a directory" in first and "not found" not in first
+    assert second.startswith("row 2 (line 3) 'pipe.wav': ") and "is a named pipe (FIFO)" in second
+
+
+def test_exact_duplicate_rows_warn_naming_both_rows(tmp_path):
+    from kwslab.data.manifest import ManifestWarning
+
+    _wav(tmp_path / "a.wav")
+    _wav(tmp_path / "b.wav", seed=1)
+    m = _csv(tmp_path / "m.csv", "filename,keyword\na.wav,yes\nb.wav,no\na.wav,yes\n")
+    with pytest.warns(ManifestWarning, match=r"1 duplicate row\(s\).*row 3 \(line 4\) repeats row 1 \(line 2\) "
+                                             r"\('a\.wav'\)"):
+        rows = read_manifest(m)
+    assert len(rows) == 3
+
+
+def test_one_file_labelled_two_ways_is_refused_naming_both_rows(tmp_path):
+    _wav(tmp_path / "a.wav")
+    m = _csv(tmp_path / "m.csv", "filename,keyword\na.wav,yes\n./a.wav,no\n")
+    with pytest.raises(ManifestError) as info:
+        read_manifest(m)
+    (problem,) = info.value.problems
+    assert problem.startswith("row 2 (line 3) './a.wav': the same audio file as row 1 (line 2)")
+    assert "keyword 'yes' vs 'no'" in problem

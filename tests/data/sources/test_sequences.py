@@ -32,7 +32,9 @@ def _manifest(tmp: Path, with_split: bool = True) -> Path:
             write_wav(path, _tone_clip(hz), SR)
             rows.append({"filename": path, "keyword": word, "transcript": word.upper(), "speaker": spk,
                          "voice": f"v-{spk}", "split": split if with_split else ""})
-    rows.append({"filename": tmp / "clips" / "s0_one.wav", "keyword": "_silence_", "split": "train"})
+    silence = tmp / "clips" / "silence.wav"  # its own file: a word's file labelled _silence_ too is refused
+    write_wav(silence, np.zeros(int(0.4 * SR), np.float32), SR)
+    rows.append({"filename": silence, "keyword": "_silence_", "split": "train"})
     m = tmp / "words.csv"
     write_manifest(m, rows)
     return m
