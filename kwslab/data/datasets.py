@@ -9,6 +9,15 @@ one :class:`kwslab.dsp.FeatureExtractor`. Without waveform augmentation the clea
 the first skip decoding and feature extraction. With waveform augmentation only the decoded, resampled waveform
 is cached (in memory); augmentation and features are then computed per item.
 
+Bad audio (issue 18): the guarantee is given once, up front. A manifest path is read with ``check_audio`` (the
+default), which runs :func:`kwslab.audio.check_wav` on every row: a 0-frame clip, a float clip holding NaN/Inf or a
+non-WAV file stops dataset construction with a :class:`~kwslab.data.ManifestError` listing every bad row, so an
+epoch never meets one. This costs a header read per file plus one scan of float files (PCM cannot hold NaN/Inf),
+less than the first epoch's decoding, and avoids the alternative's hazards (skipping silently shifts class balance;
+counts from DataLoader workers never reach the main process). Rows passed as objects or read with
+``check_audio=False`` are not checked up front: a clip that turns out empty or unreadable when an item is loaded
+raises a ValueError naming the row and the file (a 0-sample clip is never padded into a silent example).
+
 Randomness: item ``index`` in epoch ``epoch`` uses ``np.random.default_rng([seed, epoch, index])`` (waveform
 augmentation, then SpecAugment), so results do not depend on worker count or order. The samplers here
 (:class:`SeededRandomSampler`, :class:`BucketBatchSampler`) yield ``(epoch, index)`` pairs, which carries the
@@ -27,7 +36,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from kwslab.audio import load_audio, wav_info
+from kwslab.audio import check_clip, load_audio, wav_info
 from kwslab.augment import SpecAugment, build_spec_augment, build_waveform_augment
 from kwslab.data.cache import ArrayCache
 from kwslab.data.manifest import ManifestRow, read_manifest
@@ -129,7 +138,8 @@ class FeatureDataset(Dataset):
         return np.random.default_rng([self.seed, self.epoch if epoch is None else epoch, index])
 
     def _load(self, path: Path) -> np.ndarray:
-        return load_audio(path, self.feature_config.sample_rate)
+        # Digital silence is a legitimate _silence_ example; a 0-sample clip is not, and padding would hide it.
+        return check_clip(load_audio(path, self.feature_config.sample_rate), path, allow_silent=True)
 
     def waveform(self, index: int) -> np.ndarray:
         """The decoded, resampled clip (float32, read-only, from the waveform cache)."""
@@ -160,7 +170,10 @@ class FeatureDataset(Dataset):
             if self.spec_augment is not None:
                 feats = self.spec_augment(feats, rng)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{self.source}: row {index + 1} ({row.filename!r}, {row.path}): {exc}") from exc
+            reason = str(exc)
+            if reason.startswith(f"{row.path}: "):  # the reader's own message already names the file
+                reason = reason[len(str(row.path)) + 2:]
+            raise ValueError(f"{self.source}: row {index + 1} ({row.filename!r}, {row.path}): {reason}") from exc
         return feats
 
     def _resolve(self, item: int | tuple[int, int]) -> tuple[int, int | None]:
@@ -184,7 +197,7 @@ class KeywordDataset(FeatureDataset):
         features: FeatureConfig or dict; ``num_frames`` must be set (fixed-size CNN input).
         labels: The class list; default: sorted distinct keywords of ``manifest``. Pass the training labels to
             val/test datasets: a keyword outside them raises ValueError naming the rows.
-        check_audio: Let :func:`read_manifest` check every WAV header up front.
+        check_audio: Let :func:`read_manifest` check every clip up front (:func:`kwslab.audio.check_wav`).
         **kwargs: See :class:`FeatureDataset` (augment, spec_augment, cache_dir, seed, caches).
     """
 
@@ -221,7 +234,7 @@ class CTCDataset(FeatureDataset):
         manifest: CSV path (read with ``need_transcript=True`` and ``vocab``), a list of paths or rows.
         features: FeatureConfig or dict (``num_frames`` normally unset: variable length).
         vocab: CharVocab, a string of characters, or None for the default vocabulary.
-        check_audio: Let :func:`read_manifest` check every WAV header up front (and fill durations).
+        check_audio: Let :func:`read_manifest` check every clip up front (and fill durations).
         **kwargs: See :class:`FeatureDataset`.
     """
 

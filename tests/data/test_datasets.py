@@ -172,3 +172,51 @@ def test_bucket_batch_sampler_covers_every_index_once() -> None:
     assert all(len(b) == 8 for b in dropped) and len(list(dropped)) == len(dropped) == 4 * (26 // 8)
     ordered = [[i for _, i in b] for b in BucketBatchSampler(durations, 8, num_buckets=4, shuffle=False)]
     assert list(durations[[i for b in ordered for i in b]]) == sorted(durations)
+
+
+# ------------------------------------------------------------------------------------- issue 18: bad-input audit
+
+
+def _float_wav_with_nan(path: Path) -> None:
+    from kwslab.audio import write_wav
+
+    write_wav(path, np.full(SR // 2, 0.1, np.float32), SR, float_format=True)
+    data = bytearray(path.read_bytes())
+    data[-4:] = np.float32(np.nan).tobytes()
+    path.write_bytes(bytes(data))
+
+
+def test_nan_clip_stops_keyword_dataset_construction_not_an_epoch(manifests: dict[str, Path]) -> None:
+    from kwslab.data.manifest import ManifestError
+
+    rows = read_manifest(manifests["train"])
+    _float_wav_with_nan(rows[2].path)
+    with pytest.raises(ManifestError, match=r"row 3 .*non-finite float samples \(NaN/Inf\)"):
+        KeywordDataset(manifests["train"], small_features())
+
+
+def test_zero_sample_clip_is_an_error_naming_the_file_in_keyword_and_ctc_datasets(tmp_path: Path) -> None:
+    from kwslab.audio import write_wav
+
+    rows = read_manifest(write_ctc_manifest(tmp_path, count=2))
+    empty = tmp_path / "empty.wav"
+    write_wav(empty, np.zeros(0, np.float32), SR)
+    rows = [rows[0], dataclasses.replace(rows[1], filename="empty.wav", path=empty, keyword="yes")]
+    ctc = CTCDataset(rows, small_features(num_frames=None), check_audio=False)
+    with pytest.raises(ValueError) as err:
+        ctc[1]
+    assert str(err.value).startswith(f"<rows>: row 2 ('empty.wav', {empty}): the audio is empty (0 samples)")
+    assert "FeatureExtractor" not in str(err.value)
+    keyword = KeywordDataset([dataclasses.replace(rows[0], keyword="yes"), rows[1]], small_features(),
+                             check_audio=False)
+    with pytest.raises(ValueError, match=rf"row 2 \('empty\.wav', {empty}\): the audio is empty \(0 samples\)"):
+        keyword[1]  # used to be padded into an all-zero example without a word
+
+
+def test_all_zero_clip_is_still_a_valid_silence_example(tmp_path: Path) -> None:
+    from kwslab.audio import write_wav
+
+    write_wav(tmp_path / "quiet.wav", np.zeros(SR // 2, np.float32), SR)
+    write_manifest(tmp_path / "m.csv", [{"filename": tmp_path / "quiet.wav", "keyword": "_silence_"}])
+    feats, _, _ = KeywordDataset(tmp_path / "m.csv", small_features())[0]
+    assert torch.isfinite(feats).all()
