@@ -41,6 +41,17 @@ def _range(value: str) -> tuple[float, float]:
     return nums[0], nums[1]
 
 
+def _speaker_regex(value: str) -> str:
+    """Check a ``--speaker-regex`` value here, so a bad pattern is one usage line, not a traceback."""
+    from kwslab.data.sources.folder import compile_speaker_regex
+
+    try:
+        compile_speaker_regex(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).replace(f"--speaker-regex {value!r} is", f"{value!r} is")) from None
+    return value
+
+
 def _add_common(p: argparse.ArgumentParser, fractions: bool = True) -> None:
     p.add_argument("--out", required=True, help="output folder for train.csv, val.csv, test.csv")
     p.add_argument("--seed", type=int, default=0, help="seed for every random choice (default 0)")
@@ -57,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("folder", help="a folder per label")
     p.add_argument("--root", required=True, help="folder with one sub-folder per label")
-    p.add_argument("--speaker-regex", default=None,
+    p.add_argument("--speaker-regex", type=_speaker_regex, default=None,
                    help="regex on file names giving the speaker (group 'speaker' or group 1); "
                         "splits become speaker-disjoint, e.g. '^(?P<speaker>[0-9a-f]+)_nohash_'")
     p.add_argument("--exclude", type=_csv_list, default=["_background_noise_"],

@@ -1,19 +1,36 @@
-"""Preparer for a folder per label: ``ROOT/yes/*.wav``, ``ROOT/no/*.wav``, ``ROOT/_silence_/*.wav``."""
+"""Preparer for a folder per label: ``ROOT/yes/*.wav``, ``ROOT/no/*.wav``, ``ROOT/_silence_/*.wav``.
+
+Every file is checked as :func:`~kwslab.data.read_manifest` will check it (:func:`kwslab.audio.check_wav`): files
+that are unreadable, hold 0 samples (a row of duration 0.0 that reading the manifest would refuse) or NaN/Inf are
+left out, counted in the summary and named in its notes, so the manifests written always read back.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Sequence
 
-from kwslab.audio import WavError, wav_info
+from kwslab.audio import WavError, check_wav, wav_info
 from kwslab.data.sources.common import PrepareResult, list_wavs, write_splits
 from kwslab.data.sources.split import assign_splits, check_fractions, parse_speaker
 from kwslab.text import normalize_text
 
-__all__ = ["prepare_folder", "DEFAULT_EXCLUDE"]
+__all__ = ["prepare_folder", "compile_speaker_regex", "DEFAULT_EXCLUDE"]
 
 DEFAULT_EXCLUDE: tuple[str, ...] = ("_background_noise_",)
+
+
+def compile_speaker_regex(pattern: str | None) -> re.Pattern[str] | None:
+    """Compile a ``--speaker-regex`` value, or raise one ValueError line naming the flag and what is wrong."""
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as e:
+        raise ValueError(f"--speaker-regex {pattern!r} is not a valid regular expression: {e}; e.g. "
+                         "'^(?P<speaker>[0-9a-f]+)_nohash_'") from None
 
 
 def prepare_folder(
@@ -51,9 +68,11 @@ def prepare_folder(
         The rows, manifest paths, and counts of unreadable files skipped.
 
     Raises:
-        FileNotFoundError: if ``root`` is not a folder; ValueError: if it has no audio in label folders.
+        FileNotFoundError: if ``root`` is not a folder; ValueError: if it has no audio in label folders, or
+        ``speaker_regex`` is not a valid regular expression.
     """
     check_fractions(val_fraction, test_fraction)
+    speaker_rx = compile_speaker_regex(speaker_regex)
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"folder preparer: root {root} is not a folder (expected ROOT/<label>/*.wav)")
@@ -62,14 +81,20 @@ def prepare_folder(
     entries: list[tuple[str, Path, str]] = []  # (label, path, speaker)
     result = PrepareResult()
     bad: list[str] = []
+    unusable: list[str] = []
     for label in labels:
         for path in list_wavs(root / label, tuple(extensions)):
             try:
-                info = wav_info(path)
+                wav_info(path)
             except (WavError, OSError) as e:
-                bad.append(f"{path}: {e}")
+                bad.append(str(e))
                 continue
-            entries.append((label, path, parse_speaker(path.name, speaker_regex)))
+            try:
+                info = check_wav(path)  # 0 samples, NaN/Inf in a float file
+            except (WavError, OSError) as e:
+                unusable.append(str(e))
+                continue
+            entries.append((label, path, parse_speaker(path.name, speaker_rx)))
             result.rows.append({
                 "filename": str(path.absolute()),
                 "keyword": label,
@@ -87,6 +112,9 @@ def prepare_folder(
     if bad:
         result.skipped["unreadable audio files"] = len(bad)
         result.notes.extend(f"  unreadable: {b}" for b in bad[:10])
+    if unusable:
+        result.skipped["empty or corrupt audio files (0 samples, NaN/Inf)"] = len(unusable)
+        result.notes.extend(f"  left out: {b}" for b in unusable[:10])
     n_spk = len({spk for _, _, spk in entries if spk})
     if speaker_regex is not None:
         no_spk = sum(1 for _, _, spk in entries if not spk)

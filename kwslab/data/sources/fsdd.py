@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-from kwslab.audio import WavError, wav_info
+from kwslab.audio import WavError, check_wav
 from kwslab.data.manifest import SPLITS
 from kwslab.data.sources.common import PrepareResult, write_splits
 from kwslab.data.sources.download import download as download_file
@@ -162,7 +162,7 @@ def prepare_fsdd(
             bad_names += 1
             continue
         try:
-            duration = wav_info(path).duration
+            duration = check_wav(path).duration  # 0 samples or NaN: left out
         except (WavError, OSError) as e:
             bad_audio += 1
             result.notes.append(f"  unreadable: {path}: {e}")

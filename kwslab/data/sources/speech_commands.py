@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kwslab.audio import WavError, load_audio, wav_info, write_wav
+from kwslab.audio import WavError, check_wav, load_audio, write_wav
 from kwslab.data.manifest import SILENCE_LABEL, SPLITS, UNKNOWN_LABEL
 from kwslab.data.sources.common import PrepareResult, write_splits
 from kwslab.data.sources.download import download as download_file
@@ -160,7 +160,7 @@ def prepare_speech_commands(
                 misnamed += 1
                 continue
             try:
-                duration = wav_info(p).duration
+                duration = check_wav(p).duration  # 0 samples or NaN: left out
             except (WavError, OSError):
                 unreadable += 1
                 continue

@@ -76,3 +76,36 @@ def test_cli_prints_summary(tmp_path, capsys):
     assert total_line.split()[-1] == str(2 * 4 + 5)
     assert main(["folder", "--root", str(tmp_path / "nope"), "--out", str(tmp_path / "o2")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------- issue 18: bad-input audit
+
+
+def test_zero_sample_and_nan_files_are_left_out_and_named_so_the_manifests_read_back(tmp_path):
+    root, out = tmp_path / "root", tmp_path / "out"
+    for i in range(4):
+        _wav(root / "yes" / f"good{i}.wav", i)
+    write_wav(root / "yes" / "empty.wav", np.zeros(0, np.float32), SR)  # used to be a duration 0.0 row
+    write_wav(root / "yes" / "nan.wav", np.full(SR // 10, 0.1, np.float32), SR, float_format=True)
+    data = bytearray((root / "yes" / "nan.wav").read_bytes())
+    data[-4:] = np.float32(np.nan).tobytes()
+    (root / "yes" / "nan.wav").write_bytes(bytes(data))
+    res = prepare_folder(root, out, val_fraction=0.0, test_fraction=0.0)
+    assert res.skipped == {"empty or corrupt audio files (0 samples, NaN/Inf)": 2}
+    notes = "\n".join(res.notes)
+    assert "empty.wav: the audio is empty (0 samples)" in notes and "nan.wav: 1 non-finite float samples" in notes
+    rows = read_manifest(out / "train.csv")  # refused the 0.0-duration row before the fix
+    assert sorted(r.path.name for r in rows) == [f"good{i}.wav" for i in range(4)]
+    assert all(r.duration and r.duration > 0 for r in rows)
+
+
+def test_bad_speaker_regex_is_one_line_naming_the_flag(tmp_path, capsys):
+    root = tmp_path / "root"
+    _layout(root, n_speakers=2, per_speaker=1)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["folder", "--root", str(root), "--out", str(tmp_path / "out"), "--speaker-regex", "(["])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --speaker-regex: '([' is not a valid regular expression" in err and "Traceback" not in err
+    with pytest.raises(ValueError, match=r"^--speaker-regex '\(\[' is not a valid regular expression"):
+        prepare_folder(root, tmp_path / "out2", speaker_regex="([")
