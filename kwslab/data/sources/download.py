@@ -23,7 +23,7 @@ import urllib.request
 import zipfile
 from pathlib import Path, PurePosixPath
 
-__all__ = ["DownloadError", "UnsafeArchiveError", "download", "sha256_file", "extract_archive"]
+__all__ = ["DownloadError", "UnsafeArchiveError", "download", "sha256_file", "extract_archive", "remove_stale_temp_files"]
 
 CHUNK = 1 << 20
 
@@ -191,6 +191,34 @@ def _check_members(archive: Path) -> list[tuple[str, bool]]:
         shown = "\n  ".join(bad[:20]) + (f"\n  ... and {len(bad) - 20} more" if len(bad) > 20 else "")
         raise UnsafeArchiveError(f"refusing to unpack {archive}: {len(bad)} unsafe member(s):\n  {shown}")
     return members
+
+
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")  # write_wav, mkstemp(prefix=".name.", suffix=".tmp")
+STALE_TEMP_S = 60.0  # a temp file untouched this long belongs to a killed run, not to one still writing
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str], *, older_than_s: float = STALE_TEMP_S) -> list[Path]:
+    """Delete the hidden ``.NAME.XXXX.tmp`` files our atomic writers leave when a run is killed (``kill -9``
+    skips their cleanup), anywhere under ``folder``, if untouched for ``older_than_s`` seconds. A download's
+    ``.part`` file is kept (it is resumed). Returns the files removed; a missing folder removes nothing."""
+    root = Path(folder)
+    if not root.is_dir():
+        return []
+    cutoff = time.time() - older_than_s
+    removed = []
+    for dirpath, _dirs, names in os.walk(root):
+        for name in names:
+            if not _TEMP_NAME.match(name):
+                continue
+            path = Path(dirpath) / name
+            try:
+                st = path.lstat()
+                if stat.S_ISREG(st.st_mode) and st.st_mtime < cutoff:
+                    path.unlink()
+                    removed.append(path)
+            except FileNotFoundError:
+                continue
+    return removed
 
 
 def _write_member(src, target: Path) -> None:  # type: ignore[no-untyped-def]

@@ -30,7 +30,7 @@ from kwslab.audio import WavError, check_wav, load_audio, write_wav
 from kwslab.data.manifest import SILENCE_LABEL, SPLITS, UNKNOWN_LABEL
 from kwslab.data.sources.common import PrepareResult, write_splits
 from kwslab.data.sources.download import download as download_file
-from kwslab.data.sources.download import extract_archive
+from kwslab.data.sources.download import extract_archive, remove_stale_temp_files
 from kwslab.data.sources.split import split_groups
 from kwslab.dsp.waveform import NOISE_COLORS, colored_noise
 
@@ -144,6 +144,8 @@ def prepare_speech_commands(
         if not 0.0 <= f <= 10.0:
             raise ValueError(f"speech-commands: {name} must be in [0, 10], got {f}")
     root = Path(root)
+    # A killed earlier run (extraction, _silence_ clips, manifests) leaves hidden .tmp files: remove them first.
+    leftovers = remove_stale_temp_files(root) + remove_stale_temp_files(out)
     if download:
         download_speech_commands(root, version=version, url=url, sha256=sha256)
     if not root.is_dir():
@@ -229,5 +231,7 @@ def prepare_speech_commands(
         for stale in silence_dir.glob("*.wav") if silence_dir.is_dir() else []:
             if stale not in kept:
                 stale.unlink()  # from an earlier run with larger counts
+    if leftovers:
+        result.notes.append(f"removed {len(leftovers)} temp file(s) left by an interrupted run (e.g. {leftovers[0]})")
     result.manifests = write_splits(out, result.rows)
     return result

@@ -104,3 +104,27 @@ def test_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="--download"):
         prepare_speech_commands(tmp_path / "empty", tmp_path / "o")
+
+
+def test_temp_files_left_by_a_killed_run_are_removed_on_the_next_run(tmp_path):
+    import os
+    import time
+
+    root, out = tmp_path / "sc", tmp_path / "out"
+    _layout(root, lists=False, noise=False)
+    left = [root / "yes" / ".abc000_nohash_0.wav.k3j9x2ab.tmp",  # a member being extracted at kill -9
+            out / "_silence_" / ".train_00000.wav.1f2e3d4c.tmp",  # a _silence_ clip being written
+            out / ".train.csv.q8w7e6r5.tmp"]  # a manifest being written
+    for path in left:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"partial")
+        old = time.time() - 3600
+        os.utime(path, (old, old))
+    fresh = out / ".val.csv.zzzzzzzz.tmp"  # just written: may belong to a run still going
+    fresh.write_bytes(b"partial")
+    keep = root / "speech_commands_v0.02.tar.gz.part"  # a download to resume, not a temp file
+    keep.write_bytes(b"partial")
+    res = prepare_speech_commands(root, out, task=35, seed=1)
+    assert not any(p.exists() for p in left)
+    assert fresh.exists() and keep.exists()
+    assert any("removed 3 temp file(s) left by an interrupted run" in n for n in res.notes)
