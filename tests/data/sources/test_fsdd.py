@@ -86,3 +86,16 @@ def test_real_fsdd_official_and_speaker(fsdd_recordings, tmp_path, capsys):
     spk = {s: {r.speaker for r in v} for s, v in _splits(tmp_path / "spk").items()}
     assert all(spk.values())
     assert not (spk["train"] & spk["val"] or spk["train"] & spk["test"] or spk["val"] & spk["test"])
+
+
+def test_readme_fsdd_prepare_writes_where_cnn_fsdd_yaml_reads() -> None:
+    """Issue 18: the README wrote data/fsdd/ while configs/cnn_fsdd.yaml read data/fsdd/official/."""
+    import re
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[3]
+    data = yaml.safe_load((repo / "configs" / "cnn_fsdd.yaml").read_text())["data"]["init_args"]
+    folders = {str(Path(data[f"{s}_manifest"]).parent) for s in ("train", "val", "test")}
+    outs = re.findall(r"python -m kwslab\.prepare fsdd .*--out (\S+)", (repo / "README.md").read_text())
+    assert outs and all(folders == {o.rstrip("/")} for o in outs), (outs, folders)
