@@ -9,13 +9,18 @@ Output folder::
     instructions.json   OpenAI only: the style instructions the voice column's ``instr=`` indexes
     wav/<keyword>/<voice-slug>_<i>.wav, wav/_sentences/<slug>-<hash>/<voice-slug>_<i>.wav
 
-Every WAV is written atomically and the manifest is rewritten atomically every few seconds and at the
-end, from the deterministic plan and the clips present, so a run killed at any moment loses nothing it
-finished, and a re-run reads (validates) what exists, makes only the rest and never duplicates a row.
+Every WAV is written atomically, and whoever wrote it (a worker process, a thread) then appends its row to
+``manifest.csv`` (one ``O_APPEND`` write), so what the folder holds is listed while the build runs and after
+any kill. The manifest is rewritten atomically, in plan order, at the start (the valid clips found on disk:
+a re-run relists everything, even a clip whose row a kill cut off) and at the end. A re-run also removes the
+temp files of killed runs, makes only what is missing and never duplicates a row. Worker processes die with
+the build (:mod:`kwslab.tts.lifetime`), so ``kill -9`` leaves no orphan writing into the folder.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import random
@@ -29,12 +34,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from kwslab.audio import WavError, read_wav, resample, write_wav
-from kwslab.data.manifest import atomic_write_text, write_manifest
+from kwslab.data.manifest import MANIFEST_COLUMNS, atomic_write_text, write_manifest
 from kwslab.tts.common import TTSError, postprocess
+from kwslab.tts.lifetime import die_with_parent, parent_alive
 from kwslab.tts.openai_tts import AuthError, OpenAISpeaker, RetryPolicy, estimate_cost, resolve_credentials
 from kwslab.tts.plan import BuildConfig, PlanItem, make_plan
 
-FLUSH_EVERY_S = 5.0  # manifest rewrite interval while running
 _BATCH = 16  # espeak clips per process-pool task
 
 
@@ -88,8 +93,42 @@ def _valid_duration(path: Path, sample_rate: int) -> float | None:
     return len(x) / sr if sr == sample_rate and x.ndim == 1 and len(x) > 0 else None
 
 
+def _row(item: PlanItem, duration: float) -> dict[str, Any]:
+    return {"filename": item.filename, "keyword": item.keyword, "transcript": item.text, "speaker": item.voice,
+            "voice": item.spec, "duration": round(duration, 4)}
+
+
+def _append_row(manifest: Path, row: dict[str, Any]) -> None:
+    """Append one row (one ``write`` on an ``O_APPEND`` descriptor: concurrent writers do not interleave)."""
+    buf = io.StringIO(newline="")
+    csv.writer(buf, lineterminator="\n").writerow(["" if row.get(c) is None else row.get(c, "")
+                                                   for c in MANIFEST_COLUMNS])
+    try:
+        fd = os.open(manifest, os.O_WRONLY | os.O_APPEND)  # no O_CREAT: a deleted manifest is rewritten at the end
+    except FileNotFoundError:
+        return
+    try:
+        os.write(fd, buf.getvalue().encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def _listed(manifest: Path) -> dict[str, float]:
+    """``filename -> duration`` of the rows in ``manifest`` (empty when it is missing or unreadable)."""
+    try:
+        with open(manifest, encoding="utf-8", newline="") as f:
+            return {r["filename"]: float(r["duration"]) for r in csv.DictReader(f)
+                    if r.get("filename") and r.get("duration")}
+    except (OSError, ValueError, KeyError, csv.Error):
+        return {}
+
+
 class _Ledger:
-    """Which plan items are done (with durations) and which failed; writes the manifest from that."""
+    """Which plan items are done (with durations) and which failed; rewrites the manifest from that.
+
+    Rows are appended by whoever writes a clip; the ledger only rewrites the whole manifest when no clip writer
+    runs (before the first is started and after the last has finished).
+    """
 
     def __init__(self, out: Path, plan: list[PlanItem], done: dict[int, float], total: int, progress: bool):
         from tqdm import tqdm
@@ -100,7 +139,6 @@ class _Ledger:
         self.out, self.plan, self.done = out, plan, done
         self.failed: list[tuple[str, str]] = []
         self.generated = 0
-        self._last_flush = time.monotonic()
         self.bar = _Bar(total=total, file=sys.stderr, disable=not progress, unit="clip", dynamic_ncols=True)
 
     def record(self, index: int, duration: float | None, error: str | None) -> None:
@@ -110,20 +148,28 @@ class _Ledger:
         else:
             self.failed.append((self.plan[index].filename, error or "unknown error"))
         self.bar.update(1)
-        if time.monotonic() - self._last_flush > FLUSH_EVERY_S:
-            self.flush()
 
-    def flush(self) -> None:
-        rows = [{"filename": it.filename, "keyword": it.keyword, "transcript": it.text, "speaker": it.voice,
-                 "voice": it.spec, "duration": round(self.done[i], 4)}
-                for i, it in enumerate(self.plan) if i in self.done]
-        write_manifest(self.out / "manifest.csv", rows)
-        self._last_flush = time.monotonic()
+    def flush(self, keep_listed: bool = False) -> None:
+        """Rewrite the manifest in plan order; ``keep_listed`` keeps rows a writer appended but nobody recorded
+        (a worker that finished a clip after an error stopped the build) when their clip exists."""
+        manifest = self.out / "manifest.csv"
+        if keep_listed:
+            index = {it.filename: i for i, it in enumerate(self.plan)}
+            for name, duration in _listed(manifest).items():
+                if name in index and index[name] not in self.done and (self.out / name).is_file():
+                    self.done[index[name]] = duration
+        write_manifest(manifest, [_row(it, self.done[i]) for i, it in enumerate(self.plan) if i in self.done])
 
 
 @contextmanager
-def _exclusive(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``out/.build.lock`` (POSIX), so two builds never share a folder."""
+def exclusive_folder(out: Path, option: str = "--out") -> Iterator[None]:
+    """Hold an exclusive lock on ``out/.build.lock`` (POSIX), so two builds never share a folder.
+
+    The kernel drops the lock when its process dies, so a killed build never blocks the next one.
+
+    Raises:
+        BuildError: another live build holds it (the message names ``out`` and ``option``).
+    """
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks; run one build per folder
@@ -133,14 +179,22 @@ def _exclusive(out: Path) -> Iterator[None]:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BuildError(f"another build is running in {out}; wait for it or use another --out") from None
+            raise BuildError(f"another build is running in {out}; wait for it or use another {option}") from None
         yield
+
+
+def remove_stale_temps(*folders: Path) -> None:
+    """Delete the ``.*.tmp`` files that killed runs left in ``folders`` and below (hold the folder's lock)."""
+    for folder in folders:
+        for tmp in folder.rglob(".*.tmp") if folder.is_dir() else ():
+            tmp.unlink(missing_ok=True)
 
 
 def _prepare_folder(out: Path, cfg: BuildConfig, plan: list[PlanItem]) -> None:
     """Remove temp files of killed runs, check/record the settings, write the label and text lists."""
-    for tmp in [*out.glob(".*.tmp"), *(out / "wav").rglob(".*.tmp")]:
+    for tmp in out.glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
+    remove_stale_temps(out / "wav")
     saved_path = out / "build.json"
     if saved_path.is_file():
         try:
@@ -174,20 +228,38 @@ def _drain(futures: set[Future], ledger: _Ledger, unpack: Callable[[Any], list[t
         raise
 
 
-def _run_espeak(cfg: BuildConfig, plan: list[PlanItem], todo: list[int], out: Path, ledger: _Ledger) -> None:
+def _render_and_list(jobs: list[tuple[int, str, str, str]], rows: list[dict[str, Any]], args: tuple,
+                     manifest: Path, parent_pid: int | None) -> list[tuple[int, float | None, str | None]]:
+    """Synthesise ``jobs`` one by one, appending each made clip's row to ``manifest``; a worker whose build
+    process has gone (``parent_pid`` no longer its parent) stops before the next clip."""
     from kwslab.tts.espeak import render_batch
 
+    results = []
+    for job, row in zip(jobs, rows):
+        if parent_pid is not None and not parent_alive(parent_pid):
+            os._exit(1)
+        results += render_batch([job], *args)
+        if results[-1][1] is not None:
+            _append_row(manifest, {**row, "duration": round(results[-1][1], 4)})
+    return results
+
+
+def _run_espeak(cfg: BuildConfig, plan: list[PlanItem], todo: list[int], out: Path, ledger: _Ledger) -> None:
     jobs = [(i, plan[i].text, plan[i].spec, str(out / plan[i].filename)) for i in todo]
+    rows = [_row(plan[i], 0.0) for i in todo]
     args = (cfg.sample_rate, cfg.trim, cfg.trim_db, cfg.normalize)
+    manifest = out / "manifest.csv"
     workers = min(cfg.concurrency or os.cpu_count() or 1, max(1, len(jobs) // _BATCH))
     if workers == 1:
-        for job in jobs:
-            for result in render_batch([job], *args):
+        for job, row in zip(jobs, rows):
+            for result in _render_and_list([job], [row], args, manifest, None):
                 ledger.record(*result)
         return
-    # spawn, not fork: each worker starts clean and initialises its own espeak engine
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(render_batch, jobs[k:k + _BATCH], *args) for k in range(0, len(jobs), _BATCH)}
+    # spawn, not fork: each worker starts clean and initialises its own espeak engine; it dies with this process
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
+        futures = {pool.submit(_render_and_list, jobs[k:k + _BATCH], rows[k:k + _BATCH], args, manifest, os.getpid())
+                   for k in range(0, len(jobs), _BATCH)}
         _drain(futures, ledger, lambda r: r)
 
 
@@ -205,6 +277,7 @@ def _run_openai(cfg: BuildConfig, plan: list[PlanItem], todo: list[int], out: Pa
             if len(x) == 0:
                 raise TTSError("the response holds no audio")
             write_wav(out / item.filename, x, cfg.sample_rate)
+            _append_row(out / "manifest.csv", _row(item, len(x) / cfg.sample_rate))
             return [(i, len(x) / cfg.sample_rate, None)]
         except AuthError:
             raise
@@ -264,7 +337,7 @@ def build_dataset(cfg: BuildConfig, *, sleep: Callable[[float], None] = time.sle
                              f"{cfg.env_file or '.env'} (or use --dry-run / --backend espeak)")
         speaker = OpenAISpeaker(key, cfg.model, base_url, cfg.timeout, RetryPolicy(cfg.max_retries), sleep, client)
     out.mkdir(parents=True, exist_ok=True)
-    with _exclusive(out):
+    with exclusive_folder(out):
         _prepare_folder(out, cfg, plan)
         ledger = _Ledger(out, plan, done, len(todo), cfg.progress)
         summary = BuildSummary(out, len(plan), skipped=len(done))
@@ -279,7 +352,7 @@ def build_dataset(cfg: BuildConfig, *, sleep: Callable[[float], None] = time.sle
             raise BuildError(f"{e}; stopped - the {ledger.generated} clips made so far are kept") from None
         finally:
             ledger.bar.close()
-            ledger.flush()
+            ledger.flush(keep_listed=True)
             summary.seconds = time.perf_counter() - start
             summary.generated, summary.failed = ledger.generated, ledger.failed
             summary.requests = speaker.requests if speaker else 0

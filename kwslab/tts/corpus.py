@@ -11,7 +11,9 @@
 ``build_digit_sequences`` (``--task digit-sequences``) makes connected digit strings for CTC.
 
 This module imports no torch: :class:`kwslab.tts.datamodules.SyntheticKeywordDataModule` runs it in a fresh
-process, so espeak's worker processes start fast instead of re-importing the training program.
+process, so espeak's worker processes start fast instead of re-importing the training program. That process is
+started with ``--parent-pid`` and dies with the training process; a re-run after a kill resumes, and removes the
+temp files the killed run left. Two builds into one ``root`` at once are refused.
 """
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ import numpy as np
 from kwslab.audio import write_wav
 from kwslab.data.manifest import SILENCE_LABEL, UNKNOWN_LABEL, ManifestRow, read_manifest, write_manifest
 from kwslab.dsp.waveform import colored_noise
-from kwslab.tts.builder import build_dataset
+from kwslab.tts.builder import build_dataset, exclusive_folder, remove_stale_temps
 from kwslab.tts.espeak import resolve_voices
+from kwslab.tts.lifetime import die_with_parent
 from kwslab.tts.plan import BuildConfig
 
 # Near misses ("nose", "noon", "yet", "yeah") on purpose; never homophones of a keyword ("know" is "no").
@@ -77,6 +80,23 @@ def build_keyword_corpus(root: str | Path, keywords: Sequence[str] = ("yes", "no
     """Make the synthetic keyword corpus (see module docstring); returns the three manifest paths."""
     root = Path(root).resolve()  # absolute: manifest rows must not be read relative to the manifest twice
     voice_names = resolve_voices(list(voices))
+    root.mkdir(parents=True, exist_ok=True)
+    with exclusive_folder(root, "--root"):
+        _remove_corpus_temps(root, "silence")
+        return _build_keyword_corpus(root, keywords, unknown_words, voice_names, per_voice, unknown_per_voice,
+                                     unknown_ratio, silence_count, sample_rate, seed, fractions, progress)
+
+
+def _remove_corpus_temps(root: Path, *subfolders: str) -> None:
+    for tmp in root.glob(".*.tmp"):  # the split manifests'; the TTS builds clean their own folders
+        tmp.unlink(missing_ok=True)
+    remove_stale_temps(*(root / name for name in subfolders))
+
+
+def _build_keyword_corpus(root: Path, keywords: Sequence[str], unknown_words: Sequence[str], voice_names: list[str],
+                          per_voice: int, unknown_per_voice: int, unknown_ratio: float, silence_count: int | None,
+                          sample_rate: int, seed: int, fractions: tuple[float, float],
+                          progress: bool) -> dict[str, Path]:
     common = dict(sample_rate=sample_rate, seed=seed, progress=progress)
     # Keywords: every voice. Unknown words: in groups, each group said by a slice of the voices, so the class gets
     # every word and every voice while costing about as many clips as one keyword.
@@ -124,12 +144,17 @@ def build_digit_sequences(root: str | Path, voices: Sequence[str] = ("default",)
 
     root = Path(root).resolve()
     words = root / "words"
-    summary = build_dataset(BuildConfig(out=str(words), keywords=list(DIGIT_WORDS), voices=list(voices),
-                                        per_voice=per_voice, sample_rate=sample_rate, seed=seed, progress=progress))
-    if summary.failed:
-        raise RuntimeError(f"espeak build of {words} failed for {len(summary.failed)} clips: {summary.failed[0][1]}")
-    result = compose_sequences(words / "manifest.csv", root, count=count, min_words=min_words, max_words=max_words,
-                               noise_snr=(15.0, 40.0), sample_rate=sample_rate, seed=seed)
+    root.mkdir(parents=True, exist_ok=True)
+    with exclusive_folder(root, "--root"):
+        _remove_corpus_temps(root, "audio")
+        summary = build_dataset(BuildConfig(out=str(words), keywords=list(DIGIT_WORDS), voices=list(voices),
+                                            per_voice=per_voice, sample_rate=sample_rate, seed=seed,
+                                            progress=progress))
+        if summary.failed:
+            raise RuntimeError(f"espeak build of {words} failed for {len(summary.failed)} clips: "
+                               f"{summary.failed[0][1]}")
+        result = compose_sequences(words / "manifest.csv", root, count=count, min_words=min_words,
+                                   max_words=max_words, noise_snr=(15.0, 40.0), sample_rate=sample_rate, seed=seed)
     return {k: Path(v) for k, v in result.manifests.items()}
 
 
@@ -154,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-voice", type=int, default=4)
     parser.add_argument("--sample-rate", type=int, default=16000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parent-pid", type=int, metavar="PID",
+                        help="exit when this process (the one that started the build, e.g. fit) exits")
     args = parser.parse_args(argv)
+    if args.parent_pid is not None:
+        die_with_parent(args.parent_pid)
     try:
         if args.task == "keywords":
             paths = build_keyword_corpus(args.root, args.keywords, args.unknown_words, args.voices, args.per_voice,
@@ -162,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             paths = build_digit_sequences(args.root, args.voices, args.per_voice, args.count,
                                           sample_rate=args.sample_rate, seed=args.seed)
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError) as exc:  # a BuildError (folder in use) is a RuntimeError
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({k: str(v) for k, v in paths.items()}))

@@ -5,6 +5,7 @@ here name them ``kwslab.data.synthetic.*``, which re-exports them.)
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,9 +17,10 @@ from kwslab.tts.corpus import DEFAULT_UNKNOWN_WORDS
 
 
 def run_corpus_build(root: Path, *args: str) -> None:
-    """Run ``python -m kwslab.tts.corpus`` in a fresh process (light imports, fast espeak workers)."""
+    """Run ``python -m kwslab.tts.corpus`` in a fresh process (light imports, fast espeak workers) that dies with
+    this one: a killed ``fit`` leaves no corpus build running (a re-run resumes it)."""
     cmd = [sys.executable, "-m", "kwslab.tts.corpus", "--root", str(root), *args]
-    if subprocess.run(cmd).returncode != 0:
+    if subprocess.run([*cmd, "--parent-pid", str(os.getpid())]).returncode != 0:
         raise RuntimeError(f"building the synthetic corpus in {root} failed (see the error above); re-run to "
                            f"resume, or run: {' '.join(cmd)}")
 
