@@ -1,10 +1,16 @@
-"""Callbacks shared by every kwslab model: confusion matrix (PNG + W&B), misclassified examples, W&B run id.
+"""Callbacks shared by every kwslab model: confusion matrix (PNG + W&B), misclassified examples, W&B run id, the
+latest checkpoint, and one fit at a time per checkpoint folder.
 
 Models return ``{"logits": (B, C), "targets": (B,)}`` from their validation/test steps; callbacks read that and,
 when the batch carries them, item indices (``batch[2]``) to name the misclassified files.
 """
 from __future__ import annotations
 
+import json
+import os
+import socket
+import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -183,12 +189,124 @@ class DecodingEvaluationCallback(Callback):
                                  step=trainer.global_step)
         self._items = []
 
+LOCK_FILE = ".fit.lock"  # in every checkpoint folder a fit writes into: who holds it (pid, host, start time)
+# folders this process holds: resolved path -> (the lock file's descriptor, the trainer holding it)
+_HELD: dict[Path, tuple[int, object]] = {}
+
+
+class CheckpointFolderInUse(RuntimeError):
+    """Another live fit writes checkpoints into the folder; the message names it, its owner and what to do."""
+
+
+def _owner_line(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8") or "{}")
+        return f"pid {info['pid']} on {info['host']}, started {info['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "owner unknown"
+
+
+def lock_checkpoint_folder(folder: str | os.PathLike[str], owner: object) -> None:
+    """Hold ``<folder>/.fit.lock`` for ``owner`` (a trainer) until :func:`release_checkpoint_folders`.
+
+    A POSIX record lock (``fcntl.lockf``): the kernel drops it when the holding process exits, even by
+    ``kill -9``, so a stale lock file from a dead run never blocks, and forked children (DataLoader workers) do
+    not inherit it. Taking a folder this owner already holds does nothing. Without ``fcntl`` (Windows) there is
+    no lock: run one fit per folder.
+
+    Raises:
+        CheckpointFolderInUse: another process (or another trainer in this one) holds the folder.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return
+    path = Path(folder).resolve()
+    if path in _HELD:
+        if _HELD[path][1] is owner:
+            return
+        raise CheckpointFolderInUse(f"checkpoint folder {path} is in use by another fit in this process "
+                                    f"(pid {os.getpid()}); give this one another dirpath, or let that one end")
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        who = _owner_line(fd)
+        os.close(fd)
+        raise CheckpointFolderInUse(
+            f"checkpoint folder {path} is in use by another fit ({who}); its last.ckpt and best checkpoints would "
+            "overwrite this run's: set another dirpath for the ModelCheckpoint/LatestCheckpoint callbacks, or wait "
+            "for that run to end") from None
+    info = {"pid": os.getpid(), "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S %z"), "command": " ".join(sys.argv)[:500]}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, (json.dumps(info) + "\n").encode("utf-8"), 0)
+    _HELD[path] = (fd, owner)
+
+
+def release_checkpoint_folders(owner: object) -> None:
+    """Release every checkpoint folder ``owner`` holds (the lock file stays, empty: it is harmless)."""
+    for path, (fd, holder) in list(_HELD.items()):
+        if holder is owner:
+            del _HELD[path]
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass
+            os.close(fd)  # closing drops the lock
+
+
+def lock_checkpoint_folders(trainer: L.Trainer) -> None:
+    """Lock the folder of every ``ModelCheckpoint`` (``LatestCheckpoint`` included) of ``trainer``.
+
+    Only global rank 0 takes the locks; its verdict is broadcast, so under DDP every rank stops together.
+
+    Raises:
+        CheckpointFolderInUse: naming the folder, the other run (pid, host, start time) and what to do.
+    """
+    error = None
+    if trainer.is_global_zero:
+        try:
+            for cb in trainer.checkpoint_callbacks:
+                if cb.dirpath:
+                    lock_checkpoint_folder(cb.dirpath, trainer)
+        except CheckpointFolderInUse as exc:
+            release_checkpoint_folders(trainer)
+            error = str(exc)
+    if trainer.world_size > 1:
+        error = trainer.strategy.broadcast(error, src=0)
+    if error:
+        raise CheckpointFolderInUse(error)
+
+
+class CheckpointFolderLock(Callback):
+    """One fit at a time per checkpoint folder: two runs sharing one would overwrite each other's ``last.ckpt``
+    (and resuming one would continue the other, W&B run included).
+
+    At fit start it locks the folder of every ``ModelCheckpoint`` of the trainer (see
+    :func:`lock_checkpoint_folder`) and refuses to start when another live run holds one; it releases them when
+    the fit ends or fails. ``LatestCheckpoint`` does the same, so configs that use it need nothing else.
+    """
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        lock_checkpoint_folders(trainer)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        release_checkpoint_folders(trainer)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        release_checkpoint_folders(trainer)
+
 
 class LatestCheckpoint(ModelCheckpoint):
     """``<dirpath>/last.ckpt`` rewritten after every epoch: what ``--ckpt_path last`` resumes from.
 
     Lightning 2.6's ``ModelCheckpoint(save_last=True)`` only rewrites ``last.ckpt`` in epochs where it also saved a
     top-k checkpoint, so after a run stops improving it is not the latest epoch; this callback always is.
+
+    Like :class:`CheckpointFolderLock`, it refuses to start a fit into a folder that another live run writes
+    into (every ``ModelCheckpoint`` folder of the trainer is locked from fit start to fit end).
 
     Args:
         dirpath: checkpoint folder (the same as the best-checkpoint callback's).
@@ -197,3 +315,15 @@ class LatestCheckpoint(ModelCheckpoint):
     def __init__(self, dirpath: str) -> None:
         super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, save_last=False,
                          enable_version_counter=False)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_fit_start(trainer, pl_module)
+        lock_checkpoint_folders(trainer)
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        super().teardown(trainer, pl_module, stage)
+        release_checkpoint_folders(trainer)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        super().on_exception(trainer, pl_module, exception)
+        release_checkpoint_folders(trainer)
