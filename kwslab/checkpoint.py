@@ -6,9 +6,11 @@ untrusted file cannot run pickled code. Everything inference needs is plain data
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
+import zipfile
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -18,39 +20,121 @@ class CheckpointError(ValueError):
     """A checkpoint file that is missing, unreadable, or not a kwslab checkpoint."""
 
 
+def describe_file(path: Path) -> str:
+    """What a file that torch could not load as a checkpoint looks like, from its size and first bytes (never
+    quoting them): empty, a truncated zip archive, an old-style pickle, text, or something else."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    if size == 0:
+        return "is empty (0 bytes): a save or copy that never finished; use another checkpoint"
+    if head.startswith(b"PK\x03\x04"):
+        if not zipfile.is_zipfile(path):
+            return (f"is a truncated or damaged zip archive ({size} bytes): a save or copy cut short; copy it again "
+                    "or use another checkpoint")
+        return "is a zip archive but not a readable PyTorch checkpoint"
+    if head[:1] == b"\x80":
+        return (f"is a damaged or truncated pickle file ({size} bytes), not a checkpoint kwslab can read; use a "
+                "checkpoint written by python -m kwslab.fit")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a character cut by the 512-byte read is still text
+        text = head[:exc.start].decode("utf-8") if exc.start >= len(head) - 3 and exc.start > 0 else None
+    if text is not None and all(c.isprintable() or c in "\r\n\t" for c in text):
+        return "is a text file, not a checkpoint; pass the .ckpt written by python -m kwslab.fit"
+    return (f"is not a PyTorch checkpoint (neither a zip archive nor a pickle; {size} bytes); pass the .ckpt "
+            "written by python -m kwslab.fit")
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a Lightning checkpoint with ``weights_only=True`` (no arbitrary code execution).
 
     Raises:
-        CheckpointError: naming the file, when it is missing, not a checkpoint, or holds non-plain objects.
+        CheckpointError: naming the file, when it is missing, not a checkpoint (saying what it is instead: empty,
+            truncated, text...), or holds non-plain objects.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; pass the .ckpt file inside it")
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types; one message for the user
-        raise CheckpointError(
-            f"{path}: cannot be loaded safely as a checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
-            "kwslab loads checkpoints with weights_only=True and will not execute pickled code.") from None
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower() and zipfile.is_zipfile(path):  # a real checkpoint with objects
+            raise CheckpointError(
+                f"{path}: holds pickled objects other than tensors and plain data, so it cannot be loaded safely; "
+                "kwslab loads checkpoints with weights_only=True and will not execute pickled code. Use a checkpoint "
+                "written by python -m kwslab.fit") from None
+        raise CheckpointError(f"{path}: {describe_file(path)}") from None
+    except Exception:  # torch raises many types (EOFError, RuntimeError, IndexError...) for files it cannot read
+        raise CheckpointError(f"{path}: {describe_file(path)}") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointError(f"{path}: not a Lightning checkpoint (no 'state_dict')")
     return ckpt
 
 
-def save_checkpoint(data: Mapping[str, Any], out: str | Path) -> Path:
-    """Write a checkpoint dict to ``out`` atomically (a temp file in the same folder, then a rename): a crash or a
-    full disk never leaves a half-written checkpoint, and an existing file is replaced only by a complete one."""
+class OutputExistsError(ValueError):
+    """An output path that is a folder, or an existing file not to be replaced without ``--force``."""
+
+
+def check_output(out: str | Path, force: bool = False, flag: str = "--out") -> Path:
+    """Refuse an output path before any work is done: a folder, or an existing file unless ``force``.
+
+    Raises:
+        OutputExistsError: naming the path and the flag, and saying what to do.
+    """
+    out = Path(out)
+    if out.is_dir():
+        raise OutputExistsError(f"{flag} {out}: is a folder; name the file to write, e.g. {out / 'model'}"
+                                f"{out.suffix or ''}")
+    if out.exists() and not force:
+        raise OutputExistsError(f"{flag} {out}: the file exists; pass --force to replace it, or choose a new name")
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(out: str | Path, write: Callable[[Any], None],
+                 check: Callable[[str], None] | None = None) -> Path:
+    """Write a file atomically: ``write(f)`` fills a temp file in the same folder, ``check(tmp_path)`` may inspect
+    it (raise to abandon it), then a rename puts it in place. A crash or a full disk never leaves a half-written
+    file, and an existing file is replaced only by a complete one.
+
+    Mode: a new file gets the usual mode for the umask (0644 under umask 022, not mkstemp's 0600); a replaced
+    file keeps its own mode.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = out.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(dict(data), f)
+            write(f)
+        os.chmod(tmp, mode)
+        if check is not None:
+            check(tmp)
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return out
+
+
+def save_checkpoint(data: Mapping[str, Any], out: str | Path) -> Path:
+    """Write a checkpoint dict to ``out`` atomically (:func:`atomic_write`: a temp file in the same folder, then a
+    rename; a new file gets the umask's mode, a replaced one keeps its own). Callers that must not replace another
+    file check first with :func:`check_output`."""
+    return atomic_write(out, lambda f: torch.save(dict(data), f))
 
 
 def transfer_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor],

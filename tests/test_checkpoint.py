@@ -59,3 +59,64 @@ def test_save_checkpoint_is_atomic(tmp_path):
         save_checkpoint({"state_dict": {}, "bad": lambda: None}, out)  # cannot be pickled: the write fails midway
     assert torch.equal(load_checkpoint(out)["state_dict"]["w"], torch.ones(2))  # the old file is intact
     assert [p.name for p in out.parent.iterdir()] == ["model.ckpt"]  # and no temp file is left behind
+
+
+def _checkpoint_bytes(tmp_path) -> bytes:
+    good = tmp_path / "good.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(64)}}, good)
+    return good.read_bytes()
+
+
+@pytest.mark.parametrize("name, content, says", [
+    ("empty.ckpt", lambda good: b"", "is empty (0 bytes)"),
+    ("truncated.ckpt", lambda good: good[: len(good) // 2], "truncated or damaged zip archive"),
+    ("random.ckpt", lambda good: bytes(range(256)) * 3, "neither a zip archive nor a pickle"),
+    ("secret.ckpt", lambda good: b"OPENAI_API_KEY=sk-test-123456\n", "is a text file"),
+])
+def test_unreadable_checkpoints_say_what_the_file_is_not_how_to_unpickle_it(tmp_path, capsys, name, content, says):
+    """A 0-byte file raised IndexError inside the error handler; truncated and random files got torch's advice to
+    set weights_only=False (wrong: it would run pickled code). Now: one line saying what the file is."""
+    path = tmp_path / name
+    path.write_bytes(content(_checkpoint_bytes(tmp_path)))
+    with pytest.raises(CheckpointError) as exc:
+        load_checkpoint(path)
+    message = str(exc.value)
+    assert message.startswith(f"{path}: ") and says in message and "\n" not in message
+    assert "weights_only=False" not in message and "sk-test" not in message
+    wav = tmp_path / "x.wav"
+    wav.write_bytes(b"")
+    assert predict_main(["--ckpt", str(path), str(wav)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err and "Traceback" not in err and "sk-test" not in err
+
+
+def test_atomic_writes_give_new_files_the_umask_mode_and_keep_a_replaced_files_mode(tmp_path):
+    """mkstemp made every checkpoint 0600 whatever the umask, and replacing a file changed its mode to 0600."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        out = save_checkpoint({"state_dict": {"w": torch.ones(2)}}, tmp_path / "new.ckpt")
+        assert out.stat().st_mode & 0o777 == 0o644
+        os.chmod(out, 0o640)
+        save_checkpoint({"state_dict": {"w": torch.zeros(2)}}, out)
+        assert out.stat().st_mode & 0o777 == 0o640
+        assert torch.equal(load_checkpoint(out)["state_dict"]["w"], torch.zeros(2))
+        os.umask(0o077)
+        assert save_checkpoint({"state_dict": {}}, tmp_path / "private.ckpt").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_check_output_refuses_a_folder_and_an_existing_file_unless_forced(tmp_path):
+    from kwslab.checkpoint import OutputExistsError, check_output
+
+    with pytest.raises(OutputExistsError, match=r"--out .*: is a folder"):
+        check_output(tmp_path)
+    existing = tmp_path / "model.ckpt"
+    existing.write_bytes(b"x")
+    with pytest.raises(OutputExistsError, match=r"--out-ckpt .*model.ckpt: the file exists; pass --force"):
+        check_output(existing, flag="--out-ckpt")
+    assert check_output(existing, force=True) == existing
+    assert check_output(tmp_path / "new.ckpt") == tmp_path / "new.ckpt"
