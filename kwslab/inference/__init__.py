@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 _EXPORTS = {
-    "LoadedModel": "loaded", "load_model": "loaded", "model_kind": "loaded",
+    "LoadedModel": "loaded", "load_model": "loaded", "model_kind": "loaded", "UnusableAudioError": "loaded",
     "OnnxModel": "onnx", "OnnxModelError": "onnx",
     "Backend": "backend", "torch_backend": "backend", "onnx_backend": "backend", "CALIBRATION_KEY": "backend",
 }

@@ -16,14 +16,32 @@ import lightning as L
 import numpy as np
 import torch
 
-from kwslab.audio import load_audio
+from kwslab.audio import WavError, check_clip, load_audio
 from kwslab.checkpoint import CheckpointError, load_checkpoint
 from kwslab.dsp import FeatureConfig, cached_extractor
-from kwslab.models.base import resolve_class
+from kwslab.models.base import UntrustedClassError, class_allowed, resolve_class, untrusted_class_message
 from kwslab.text import CharVocab
 
 DEFAULT_CLASS = "kwslab.models.KeywordClassifier"
 KINDS = ("keyword", "ctc")
+LISTED_PROBLEMS = 20  # UnusableAudioError lists this many files, then counts the rest
+
+
+class UnusableAudioError(ValueError):
+    """Audio files that cannot be scored or adapted on (unreadable, empty, silent, NaN): all of them at once, one
+    line each, so one run finds every bad file. ``problems`` holds the lines."""
+
+    def __init__(self, problems: list[str], total: int) -> None:
+        self.problems = list(problems)
+        shown = "\n".join(f"  {p}" for p in self.problems[:LISTED_PROBLEMS])
+        more = len(self.problems) - LISTED_PROBLEMS
+        super().__init__(f"{len(self.problems)} of {total} audio file(s) cannot be used; fix or remove them and run "
+                         f"again:\n{shown}" + (f"\n  ... and {more} more" if more > 0 else ""))
+
+
+def audio_problem(path: str | Path, exc: Exception) -> str:
+    """One line for a file that could not be used, naming it once (WavError messages already name the file)."""
+    return str(exc) if str(path) in str(exc) else f"{path}: {exc}"
 
 
 @dataclass
@@ -43,18 +61,31 @@ class LoadedModel:
         return self.kind == "ctc"
 
     def features(self, path: str | Path) -> np.ndarray:
-        """Read any WAV the reader accepts, resample, and extract ``(F, T)`` features."""
-        return cached_extractor(self.feature_config)(load_audio(path, self.feature_config.sample_rate))
+        """Read any WAV the reader accepts, resample, and extract ``(F, T)`` features.
+
+        Raises:
+            WavError: naming the file, when it cannot be read or holds nothing to score (0 samples, all zeros).
+        """
+        audio = check_clip(load_audio(path, self.feature_config.sample_rate), path)
+        return cached_extractor(self.feature_config)(audio)
 
     def features_of(self, paths: Sequence[str | Path], cache: dict | None = None) -> list[np.ndarray]:
         """Features of several files. ``cache`` (a dict shared between calls and models) keeps them per feature
-        setting, so a file is read and transformed once however many models or folds use it."""
-        if cache is None:
-            return [self.features(p) for p in paths]
-        store = cache.setdefault(self.feature_config, {})
+        setting, so a file is read and transformed once however many models or folds use it.
+
+        Raises:
+            UnusableAudioError: listing every file that cannot be used (after trying them all).
+        """
+        store = {} if cache is None else cache.setdefault(self.feature_config, {})
+        problems = []
         for p in paths:
             if p not in store:
-                store[p] = self.features(p)
+                try:
+                    store[p] = self.features(p)
+                except (WavError, OSError, ValueError) as exc:
+                    problems.append(audio_problem(p, exc))
+        if problems:
+            raise UnusableAudioError(problems, len(paths))
         return [store[p] for p in paths]
 
     @torch.no_grad()
@@ -76,10 +107,19 @@ def model_kind(module: torch.nn.Module) -> str:
 
 
 def _model_class(class_path: str, ckpt_path: Path) -> type[L.LightningModule]:
+    """The model class a checkpoint names; only kwslab's own and allowed ones are imported
+    (:func:`kwslab.models.base.class_allowed`: ``--allow-class`` or ``$KWSLAB_ALLOW_CLASSES``)."""
     try:
         return resolve_class(class_path, L.LightningModule, "model class")
     except ValueError as exc:
         raise CheckpointError(f"{ckpt_path}: {exc}") from None
+
+
+def _check_net_class(hparams: dict[str, Any], ckpt_path: Path) -> None:
+    """The network class a checkpoint names, checked before the model class builds (and imports) it."""
+    net = hparams.get("net")
+    if isinstance(net, dict) and "class_path" in net and not class_allowed(str(net["class_path"])):
+        raise CheckpointError(f"{ckpt_path}: {untrusted_class_message(net['class_path'], 'model.net')}")
 
 
 def check_single_source(ckpt: dict[str, Any], hparams: dict[str, Any], path: Path) -> None:
@@ -105,6 +145,10 @@ def check_single_source(ckpt: dict[str, Any], hparams: dict[str, Any], path: Pat
 def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     """Load a kwslab checkpoint for inference (eval mode, on ``device``).
 
+    The classes the checkpoint names (``_class_path``, ``net.class_path``) are imported only when they are kwslab's
+    or allowed (:func:`kwslab.models.base.allowed_classes`, ``$KWSLAB_ALLOW_CLASSES``): a checkpoint is data and
+    must not choose which module runs.
+
     Raises:
         CheckpointError: naming the file, when it is not a usable kwslab checkpoint.
     """
@@ -116,6 +160,7 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     if upgrade is not None:  # a model class that changed its arguments reads its older checkpoints
         hparams = upgrade(hparams)
         cls = _model_class(hparams.get("_class_path", DEFAULT_CLASS), path)
+    _check_net_class(hparams, path)
     kwargs = {k: v for k, v in hparams.items() if not k.startswith("_")}
     kwargs.update(init_from=None) if "init_from" in kwargs else None  # never chase the training-time source
     if not kwargs.get("feature_config") or not kwargs.get("labels"):
@@ -129,6 +174,8 @@ def load_model(path: str | Path, device: str = "cpu") -> LoadedModel:
     try:
         module = cls(**kwargs)
         module.load_state_dict(ckpt["state_dict"])
+    except UntrustedClassError as exc:  # a class named deeper in the hyperparameters
+        raise CheckpointError(f"{path}: {exc}") from None
     except (TypeError, RuntimeError, ValueError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild {cls.__name__} from it: {exc}") from None
     module.eval().to(device)

@@ -2,9 +2,11 @@
 LightningCLI callables given in the config, and networks chosen by ``class_path`` (saved as plain data)."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
-from typing import Any, Callable, Iterable, Mapping
+import os
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import torch
 from torch import nn
@@ -40,12 +42,66 @@ is a ``class_path`` (any ``nn.Module`` whose first two ``__init__`` arguments ar
 the rest; the data fills in the first two."""
 
 
+ALLOW_ENV = "KWSLAB_ALLOW_CLASSES"
+"""Environment variable: comma-separated class paths or package prefixes (``my_pkg``, ``my_pkg.nets.MyNet``) that
+:func:`resolve_class` may import beside kwslab's own classes (for library use; commands take ``--allow-class``)."""
+ALLOW_FLAG = "--allow-class"
+_allowed: list[str] = []  # entries added by allowed_classes() (a command's --allow-class, fit's own config)
+
+
+class UntrustedClassError(ValueError):
+    """A class path outside kwslab that nobody allowed: it is refused before anything is imported."""
+
+
+@contextlib.contextmanager
+def allowed_classes(entries: Iterable[str] | None) -> Iterator[None]:
+    """Within the block, :func:`resolve_class` may also import these class paths or package prefixes. Commands wrap
+    their work in it with their ``--allow-class`` values; ``fit`` with the class paths of the user's own config."""
+    added = [str(e).strip() for e in (entries or ()) if str(e).strip()]
+    _allowed.extend(added)
+    try:
+        yield
+    finally:
+        for e in added:
+            _allowed.remove(e)
+
+
+def add_allow_class_argument(parser: Any) -> None:
+    """The repeatable ``--allow-class`` flag of the commands that load checkpoints (pass its values to
+    :func:`allowed_classes`)."""
+    parser.add_argument(ALLOW_FLAG, action="append", default=[], metavar="CLASS_OR_PACKAGE",
+                        help="also import this class (or the classes of this package) when a checkpoint names it; "
+                             "kwslab imports only its own classes otherwise (repeatable; see also $" + ALLOW_ENV + ")")
+
+
+def class_allowed(class_path: str) -> bool:
+    """True for kwslab's own classes, and for a class path equal to, or inside a package named by, an entry of
+    :func:`allowed_classes` or ``$KWSLAB_ALLOW_CLASSES`` (``my_pkg`` allows ``my_pkg.nets.Net``, not
+    ``my_pkgx.Net``)."""
+    entries = ["kwslab", *_allowed, *os.environ.get(ALLOW_ENV, "").split(",")]
+    path = str(class_path)
+    return any(e and (path == e or path.startswith(e.rstrip(".") + ".")) for e in (x.strip() for x in entries))
+
+
+def untrusted_class_message(class_path: str, what: str) -> str:
+    """Why a class path is refused and the flag that allows it (one line)."""
+    name = str(class_path)[:200]
+    return (f"{what} {name!r} is not a kwslab class, and kwslab imports other classes only when you allow them: "
+            f"pass {ALLOW_FLAG} {name} (or set {ALLOW_ENV}={name}) if you trust this file")
+
+
 def resolve_class(class_path: str, base: type, what: str) -> type:
     """Import ``package.module.Name`` and check it is a subclass of ``base``.
 
+    Only kwslab's classes and the ones allowed (:func:`class_allowed`) are imported: a class path read from a
+    checkpoint is data, and importing a module runs its code, so the check comes before ``importlib``.
+
     Raises:
+        UntrustedClassError: naming ``what``, the class path and the flag that allows it.
         ValueError: naming ``what`` and the class path, when it cannot be imported or has the wrong type.
     """
+    if not class_allowed(class_path):
+        raise UntrustedClassError(untrusted_class_message(class_path, what))
     module_name, _, name = str(class_path).rpartition(".")
     try:
         cls = getattr(importlib.import_module(module_name), name)

@@ -33,14 +33,23 @@ def user_net_checkpoint(tone_data, tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_a_network_from_the_users_package_trains_exports_streams_and_adapts(user_net_checkpoint, tone_data,
-                                                                            tmp_path):
+                                                                            tmp_path, monkeypatch):
     from kwslab.adaptation import ADAPTATION_KEY, adapt_checkpoint
+    from kwslab.checkpoint import CheckpointError
     from kwslab.data.manifest import read_manifest
     from kwslab.export import export_onnx
+    from kwslab.export import main as export_main
     from kwslab.inference.backend import onnx_backend, torch_backend
     from kwslab.inference.keywords import detect_stream, predict_files, predict_files_onnx
 
     ckpt = user_net_checkpoint
+    monkeypatch.syspath_prepend(str(REPO / "tests" / "fixtures_pkg"))
+    monkeypatch.delenv("KWSLAB_ALLOW_CLASSES", raising=False)
+    with pytest.raises(CheckpointError, match=r"userpkg.nets.DilatedTCN.*--allow-class"):
+        load_model(ckpt)  # fit trusted its own config; a checkpoint read later names classes only when allowed
+    assert export_main(["--ckpt", str(ckpt), "--out", str(tmp_path / "flag.onnx"),
+                        "--allow-class", "userpkg.nets.DilatedTCN"]) == 0  # the commands' flag
+    monkeypatch.setenv("KWSLAB_ALLOW_CLASSES", "userpkg")  # library use: the environment variable
     model = load_model(ckpt)
     assert model.kind == "keyword" and type(model.module.net).__name__ == "DilatedTCN"
     net = model.checkpoint["hyper_parameters"]["net"]  # plain data: loads with weights_only=True
@@ -112,11 +121,39 @@ def test_fit_saves_one_feature_setting_per_checkpoint(user_net_checkpoint):
 
 def test_a_network_that_cannot_be_built_is_named(tmp_path):
     from kwslab.models import KeywordClassifier
+    from kwslab.models.base import allowed_classes
 
-    with pytest.raises(ValueError, match="model.net: 'nowhere.Net' cannot be imported"):
-        KeywordClassifier(3, feature_config=FEATURES, net={"class_path": "nowhere.Net", "init_args": {}})
-    with pytest.raises(ValueError, match="is not a torch.nn.modules.module.Module"):
-        KeywordClassifier(3, feature_config=FEATURES, net={"class_path": "kwslab.models.base.resolve_class"})
-    with pytest.raises(ValueError, match="freeze_backbone.*no `backbone`"):
-        KeywordClassifier(3, feature_config=FEATURES, freeze_backbone=True,
-                          net={"class_path": "torch.nn.Linear", "init_args": {}})
+    with allowed_classes(["nowhere", "torch.nn.Linear"]):
+        with pytest.raises(ValueError, match="model.net: 'nowhere.Net' cannot be imported"):
+            KeywordClassifier(3, feature_config=FEATURES, net={"class_path": "nowhere.Net", "init_args": {}})
+        with pytest.raises(ValueError, match="is not a torch.nn.modules.module.Module"):
+            KeywordClassifier(3, feature_config=FEATURES, net={"class_path": "kwslab.models.base.resolve_class"})
+        with pytest.raises(ValueError, match="freeze_backbone.*no `backbone`"):
+            KeywordClassifier(3, feature_config=FEATURES, freeze_backbone=True,
+                              net={"class_path": "torch.nn.Linear", "init_args": {}})
+
+
+def test_a_network_class_outside_kwslab_is_refused_before_import_unless_allowed(tmp_path, monkeypatch):
+    """A class path is data: one outside kwslab is refused before importlib sees it (the module never runs),
+    naming the class and the flag; allowed by --allow-class (allowed_classes) or $KWSLAB_ALLOW_CLASSES."""
+    import sys
+
+    from kwslab.models import KeywordClassifier
+    from kwslab.models.base import allowed_classes
+
+    monkeypatch.syspath_prepend(str(REPO / "tests" / "fixtures_pkg"))
+    monkeypatch.delenv("KWSLAB_ALLOW_CLASSES", raising=False)
+    for name in [m for m in sys.modules if m == "userpkg" or m.startswith("userpkg.")]:
+        monkeypatch.delitem(sys.modules, name)
+    spec = {"class_path": "userpkg.nets.DilatedTCN", "init_args": {"width": 4}}
+    with pytest.raises(ValueError, match=r"'userpkg.nets.DilatedTCN' is not a kwslab class.*--allow-class "
+                                         r"userpkg.nets.DilatedTCN.*KWSLAB_ALLOW_CLASSES"):
+        KeywordClassifier(3, feature_config=FEATURES, net=spec)
+    assert "userpkg.nets" not in sys.modules  # refused before any import
+    with pytest.raises(ValueError, match="not a kwslab class"):  # a prefix allows a package, not a lookalike
+        with allowed_classes(["userpk"]):
+            KeywordClassifier(3, feature_config=FEATURES, net=spec)
+    with allowed_classes(["userpkg"]):
+        assert type(KeywordClassifier(3, feature_config=FEATURES, net=spec).net).__name__ == "DilatedTCN"
+    monkeypatch.setenv("KWSLAB_ALLOW_CLASSES", "other_pkg, userpkg.nets.DilatedTCN")
+    assert type(KeywordClassifier(3, feature_config=FEATURES, net=spec).net).__name__ == "DilatedTCN"
