@@ -96,3 +96,118 @@ def test_predict_with_onnx_runs_without_torch(exported, tmp_path, rng, capsys):
 
     bad = _torch_free("--ckpt", str(ckpt), str(files[0]))  # the guard really blocks torch
     assert bad.returncode != 0 and ("torch" in bad.stderr or "lightning" in bad.stderr)
+
+
+# -- bad input: one line each, and no confident answer about audio that was not scored -------------------------------
+@pytest.fixture
+def untrained_keyword(tmp_path) -> Path:
+    from tests.support.checkpoints import keyword_checkpoint
+
+    return keyword_checkpoint(tmp_path / "kw.ckpt")  # a 0.5 s window (51 frames at 16 kHz)
+
+
+def test_predict_warns_that_a_long_file_is_scored_on_its_first_window_only(untrained_keyword, tmp_path, rng, capsys):
+    """A 1-hour file was scored on its first second with high confidence and no word about the rest."""
+    write_wav(tmp_path / "long.wav", noise(16000 * 30, rng), 16000)
+    write_wav(tmp_path / "short.wav", noise(8000, rng), 16000)
+    assert predict_main(["--ckpt", str(untrained_keyword), str(tmp_path / "long.wav"), str(tmp_path / "short.wav"),
+                         "--json"]) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1
+    assert "long.wav: 30.0 s long" in warnings[0] and "first 0.50 s" in warnings[0] and "--stream" in warnings[0]
+    results = {Path(r["file"]).name: r for r in json.loads(captured.out)}
+    assert "warning" in results["long.wav"] and "warning" not in results["short.wav"]
+
+
+def test_predict_flags_empty_and_silent_clips_instead_of_scoring_them(untrained_keyword, tmp_path, rng, capsys):
+    """A 0-sample file got `_unknown_ 0.693`; an all-zero one a confident label too."""
+    write_wav(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000)
+    write_wav(tmp_path / "zeros.wav", np.zeros(8000, np.float32), 16000)
+    write_wav(tmp_path / "ok.wav", noise(8000, rng), 16000)
+    files = [str(tmp_path / n) for n in ("empty.wav", "zeros.wav", "ok.wav")]
+    assert predict_main(["--ckpt", str(untrained_keyword), *files]) == 1
+    captured = capsys.readouterr()
+    errors = captured.err.splitlines()
+    assert len(errors) == 2 and "empty.wav" in errors[0] and "0 samples" in errors[0]
+    assert "zeros.wav" in errors[1] and "silent" in errors[1]
+    assert "ok.wav" in captured.out and "empty.wav" not in captured.out and "zeros.wav" not in captured.out
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--top-k", "-1"], "argument --top-k: expected an integer >= 1"),
+    (["--top-k", "0"], "argument --top-k: expected an integer >= 1"),
+    (["--hotwords", "w:abc"], "argument --hotwords: expected WORD:WEIGHT with a finite number"),
+    (["--beam-width", "-3"], "argument --beam-width: expected an integer >= 0"),
+    (["--alpha", "nan"], "argument --alpha: expected a finite number >= 0"),
+    (["--beta", "inf"], "argument --beta: expected a finite number"),
+])
+def test_predict_bad_flag_values_are_one_parser_line(tmp_path, capsys, flags, says):
+    with pytest.raises(SystemExit) as exc:
+        predict_main(["--ckpt", str(tmp_path / "any.ckpt"), str(tmp_path / "a.wav"), *flags])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert says in err.splitlines()[-1] and "Traceback" not in err
+
+
+def test_predict_ctc_beam_width_0_is_greedy_and_a_malformed_lm_is_one_line(tmp_path, rng, capsys):
+    from tests.support.checkpoints import ctc_checkpoint
+
+    ckpt = ctc_checkpoint(tmp_path / "ctc.ckpt")
+    write_wav(tmp_path / "a.wav", noise(16000, rng, 0.1), 16000)
+    assert predict_main(["--ckpt", str(ckpt), str(tmp_path / "a.wav"), "--beam-width", "0", "--json"]) == 0
+    assert "beam" not in json.loads(capsys.readouterr().out)[0]
+    lm = tmp_path / "bad.arpa"
+    lm.write_text("\\data\\\nngram 1=2\n\n\\1-grams:\n-1.0 a\nSECRET_TOKEN=abc a b c\n\\end\\\n")
+    assert predict_main(["--ckpt", str(ckpt), str(tmp_path / "a.wav"), "--lm", str(lm)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{lm}:6:" in err and "SECRET_TOKEN" not in err and "Traceback" not in err
+
+
+def _evil_module(tmp_path: Path, monkeypatch) -> Path:
+    """A module that leaves a marker file when it is imported (what a checkpoint must never cause)."""
+    pkg = tmp_path / "site"
+    pkg.mkdir()
+    marker = tmp_path / "imported.marker"
+    (pkg / "kwslab_evil_mod.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nimport torch\nclass Net(torch.nn.Module):\n    pass\n")
+    monkeypatch.syspath_prepend(str(pkg))
+    monkeypatch.delitem(sys.modules, "kwslab_evil_mod", raising=False)  # a run before this one imported it
+    return marker
+
+
+@pytest.mark.parametrize("where", ["_class_path", "net.class_path"])
+def test_a_checkpoint_cannot_make_kwslab_import_a_module_outside_it(tmp_path, monkeypatch, capsys, rng, where):
+    """``hyper_parameters._class_path`` (and the network's class path) went to importlib before any check."""
+    from tests.support.checkpoints import keyword_checkpoint
+
+    marker = _evil_module(tmp_path, monkeypatch)
+    monkeypatch.delenv("KWSLAB_ALLOW_CLASSES", raising=False)
+    ckpt = keyword_checkpoint(tmp_path / "kw.ckpt")
+    data = torch_load(ckpt)
+    if where == "_class_path":
+        data["hyper_parameters"]["_class_path"] = "kwslab_evil_mod.Net"
+    else:
+        data["hyper_parameters"]["net"]["class_path"] = "kwslab_evil_mod.Net"
+    torch_save(data, ckpt)
+    write_wav(tmp_path / "a.wav", noise(8000, rng), 16000)
+    assert predict_main(["--ckpt", str(ckpt), str(tmp_path / "a.wav")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(ckpt) in err and "'kwslab_evil_mod.Net'" in err
+    assert "--allow-class kwslab_evil_mod.Net" in err
+    assert not marker.exists()
+    # the user names it: now it is imported (and then found not to be a usable model/network)
+    assert predict_main(["--ckpt", str(ckpt), str(tmp_path / "a.wav"), "--allow-class", "kwslab_evil_mod"]) == 2
+    assert marker.exists() and "is not a kwslab class" not in capsys.readouterr().err
+
+
+def torch_load(path: Path) -> dict:
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def torch_save(data: dict, path: Path) -> None:
+    import torch
+
+    torch.save(data, path)

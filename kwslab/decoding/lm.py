@@ -112,13 +112,17 @@ class NGramLM:
         """Read an ARPA file (``\\data\\``, ``ngram k=count``, ``\\k-grams:`` sections, ``\\end\\``).
 
         Raises:
-            ArpaError: naming the file and line of the first problem.
+            ArpaError: naming the file and line of the first problem (never quoting the file: it may not be an LM).
         """
         path = Path(path)
+        if path.exists() and not path.is_file():  # a folder, or a FIFO that would block the read forever
+            raise ArpaError(f"{path}: not a regular file; pass the .arpa file of --lm")
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ArpaError(f"{path}: cannot read ARPA file: {exc}") from exc
+        except UnicodeDecodeError:
+            raise ArpaError(f"{path}: not an ARPA file (not UTF-8 text); pass the .arpa file of --lm") from None
+        except OSError as exc:
+            raise ArpaError(f"{path}: cannot read ARPA file ({exc.strerror or type(exc).__name__})") from None
         counts: dict[int, int] = {}
         ngrams: list[dict[tuple[str, ...], tuple[float, float]]] = []
         section, seen_data = 0, False
@@ -139,27 +143,27 @@ class NGramLM:
                     k, n = line[6:].split("=")
                     counts[int(k)] = int(n)
                 except ValueError:
-                    raise ArpaError(f"{where}: bad count line {line!r} (expected 'ngram K=COUNT')") from None
+                    raise ArpaError(f"{where}: bad count line (expected 'ngram K=COUNT')") from None
                 continue
             if line.startswith("\\") and line.endswith("-grams:"):
                 try:
                     section = int(line[1:-7])
                 except ValueError:
-                    raise ArpaError(f"{where}: bad section header {line!r}") from None
+                    raise ArpaError(f"{where}: bad section header (expected '\\K-grams:')") from None
                 if section != len(ngrams) + 1 or section not in counts:
-                    raise ArpaError(f"{where}: section {line!r} out of order or not declared in \\data\\")
+                    raise ArpaError(f"{where}: section \\{section}-grams: out of order or not declared in \\data\\")
                 ngrams.append({})
                 continue
             if section == 0:
-                raise ArpaError(f"{where}: unexpected line {line!r} before the first n-gram section")
+                raise ArpaError(f"{where}: unexpected line before the first n-gram section")
             parts = line.split()
             if len(parts) not in (section + 1, section + 2):
-                raise ArpaError(f"{where}: expected 'log10prob {section} token(s) [backoff]', got {line!r}")
+                raise ArpaError(f"{where}: expected 'log10prob {section} token(s) [backoff]', got {len(parts)} fields")
             try:
                 prob = float(parts[0])
                 bo = float(parts[section + 1]) if len(parts) == section + 2 else 0.0
             except ValueError:
-                raise ArpaError(f"{where}: probability/back-off is not a number in {line!r}") from None
+                raise ArpaError(f"{where}: probability/back-off is not a number") from None
             ngrams[-1][tuple(parts[1:section + 1])] = (prob, bo)
         else:
             if seen_data:

@@ -23,8 +23,12 @@ __all__ = ["DecoderSettings", "decode", "evaluate_ctc", "posteriors", "posterior
 
 
 def posteriors(model: LoadedModel, paths: Sequence[str | Path], batch_size: int = 16) -> list[np.ndarray]:
-    """``(T_i, V)`` log-probabilities per file (batched by similar length; padding never changes results)."""
-    return posteriors_of_features(model, [model.features(p) for p in paths], batch_size)
+    """``(T_i, V)`` log-probabilities per file (batched by similar length; padding never changes results).
+
+    Raises:
+        UnusableAudioError: listing every file that cannot be used (unreadable, empty, silent).
+    """
+    return posteriors_of_features(model, model.features_of(paths), batch_size)
 
 
 @torch.no_grad()

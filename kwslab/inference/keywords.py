@@ -9,10 +9,13 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from kwslab.audio import WavError
+from kwslab.audio import WavError, wav_info
+from kwslab.dsp import FeatureConfig
 from kwslab.stream.backend import Backend
 
-__all__ = ["classify", "detect_stream", "predict_files", "predict_files_onnx", "read_error"]
+__all__ = ["classify", "detect_stream", "long_clip_warning", "predict_files", "predict_files_onnx", "read_error"]
+
+LONG_CLIP_RATIO = 4 / 3  # warn when more than a quarter of a file lies beyond the model's window
 
 
 def read_error(path: str | Path, exc: Exception) -> str:
@@ -33,7 +36,7 @@ def predict_files(ckpt: str | Path, files: Sequence[str | Path], top_k: int = 1,
     def probabilities(feats: np.ndarray) -> np.ndarray:
         return torch.softmax(model.logits([feats])[0], dim=-1).numpy()
 
-    return classify(model.features, probabilities, model.labels, files, top_k)
+    return classify(model.features, probabilities, model.labels, files, top_k, model.feature_config)
 
 
 def predict_files_onnx(onnx: str | Path, files: Sequence[str | Path], top_k: int = 1) -> tuple[list[dict], list[str]]:
@@ -43,13 +46,34 @@ def predict_files_onnx(onnx: str | Path, files: Sequence[str | Path], top_k: int
     model = OnnxModel(onnx)
     if model.kind != "keyword":
         raise OnnxModelError(f"{onnx}: a {model.kind} model; predict classifies with keyword models")
-    return classify(model.features, lambda f: model.probabilities([f])[0], model.labels, files, top_k)
+    return classify(model.features, lambda f: model.probabilities([f])[0], model.labels, files, top_k,
+                    model.feature_config)
+
+
+def long_clip_warning(path: str | Path, feature_config: FeatureConfig | None) -> str | None:
+    """A warning when ``path`` is much longer than the model's window: a keyword model with a fixed frame count
+    scores the first window only (the rest is cropped), so a long recording gets one confident answer about its
+    first second. None for short files, models of any length, or files whose header cannot be read."""
+    window = feature_config.num_samples if feature_config is not None else None
+    if not window:
+        return None
+    try:
+        duration = wav_info(path).duration
+    except (WavError, OSError, ValueError):
+        return None
+    seconds = window / feature_config.sample_rate
+    if duration <= LONG_CLIP_RATIO * seconds:
+        return None
+    return (f"{path}: {duration:.1f} s long, but the model scores only its first {seconds:.2f} s (its window); "
+            "for a recording, use --stream FILE to detect keywords over its whole length")
 
 
 def classify(features: Callable[[str | Path], np.ndarray], probabilities: Callable[[np.ndarray], np.ndarray],
-             labels: list[str], files: Sequence[str | Path], top_k: int) -> tuple[list[dict], list[str]]:
+             labels: list[str], files: Sequence[str | Path], top_k: int,
+             feature_config: FeatureConfig | None = None) -> tuple[list[dict], list[str]]:
     """The ``top_k`` labels per file from a features function and a ``(F, T) -> (C,)`` probabilities function;
-    unreadable files become one error line each and the others are still classified."""
+    unreadable files become one error line each and the others are still classified. With the model's
+    ``feature_config``, a file much longer than its window gets a ``"warning"`` (:func:`long_clip_warning`)."""
     k = max(1, min(top_k, len(labels)))
     results, errors = [], []
     for f in files:
@@ -62,6 +86,9 @@ def classify(features: Callable[[str | Path], np.ndarray], probabilities: Callab
         idx = sorted(range(len(labels)), key=lambda i: -float(probs[i]))[:k]
         top = [[labels[i], round(float(probs[i]), 6)] for i in idx]
         results.append({"file": str(f), "keyword": top[0][0], "confidence": top[0][1], "top": top})
+        warning = long_clip_warning(f, feature_config)
+        if warning:
+            results[-1]["warning"] = warning
     return results, errors
 
 

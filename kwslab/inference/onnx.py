@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from kwslab.audio import load_audio
+from kwslab.audio import check_clip, load_audio
 from kwslab.dsp import FeatureConfig, FeatureExtractor
 
 FORMAT = "kwslab-onnx-1"
@@ -75,8 +75,9 @@ class OnnxModel:
         self.extractor = FeatureExtractor(self.feature_config)
 
     def features(self, path: str | Path) -> np.ndarray:
-        """Read any WAV the reader accepts, resample, and extract ``(F, T)`` float32 features."""
-        return self.extractor(load_audio(path, self.feature_config.sample_rate))
+        """Read any WAV the reader accepts, resample, and extract ``(F, T)`` float32 features (a WavError naming
+        the file when it cannot be read or holds nothing to score: 0 samples, all zeros)."""
+        return self.extractor(check_clip(load_audio(path, self.feature_config.sample_rate), path))
 
     def logits(self, feats: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Keyword model: ``(B, C)`` logits for ``(B, F, T)`` features (or a list of equal ``(F, T)``)."""
