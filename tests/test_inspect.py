@@ -51,7 +51,8 @@ def test_table_for_good_and_broken_files(files: dict[str, Path]) -> None:
     assert "streamed header" in lines[-1]
     err = res.stderr.splitlines()
     assert len(err) == 3
-    assert err[0].startswith("error: error.wav: ") and "JSON" in err[0] and "exceeded your current quota" in err[0]
+    assert err[0].startswith("error: error.wav: ") and "JSON" in err[0]
+    assert "exceeded your current quota" not in err[0]  # described, never quoted (issue 18: bodies can hold keys)
     assert err[1] == "error: missing.wav: no such file"
     assert err[2].startswith("error: song.wav: ") and "MP3 (ID3 tag)" in err[2]
 
