@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +26,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from kwslab.checkpoint import CheckpointError
+from kwslab.checkpoint import CheckpointError, OutputExistsError, atomic_write, check_output
+from kwslab.decoding.settings import positive_float, positive_int
 from kwslab.inference.backend import CALIBRATION_KEY
 from kwslab.inference.loaded import LoadedModel, load_model
 from kwslab.inference.onnx import FORMAT, OnnxModel, OnnxModelError
+from kwslab.models.base import add_allow_class_argument, allowed_classes
 
 OPSET = 17
 
@@ -143,8 +143,11 @@ def parity(spec: ExportSpec, session_model: OnnxModel) -> float:
     return worst
 
 
-def export_onnx(ckpt: str | Path, out: str | Path, *, opset: int = OPSET, tolerance: float = 1e-4) -> dict:
-    """Export a checkpoint to ONNX (written atomically) and check parity with PyTorch.
+def export_onnx(ckpt: str | Path, out: str | Path, *, opset: int = OPSET, tolerance: float = 1e-4,
+                force: bool = True) -> dict:
+    """Export a checkpoint to ONNX (written atomically, with the umask's mode) and check parity with PyTorch.
+
+    ``force=False`` refuses an existing ``out`` before any work (the command's default; ``--force`` replaces it).
 
     Returns:
         ``{"path", "kind", "max_abs_diff", "bytes", "inputs", "outputs"}``.
@@ -152,9 +155,11 @@ def export_onnx(ckpt: str | Path, out: str | Path, *, opset: int = OPSET, tolera
     Raises:
         CheckpointError: the checkpoint cannot be loaded or has no exporter.
         OnnxModelError: ONNX Runtime differs from PyTorch by more than ``tolerance`` (nothing is written).
+        OutputExistsError: ``out`` is a folder, or exists and ``force`` is False.
     """
     import onnx
 
+    out = check_output(out, force)
     model = load_model(ckpt)
     spec = spec_for(model)
     spec.graph.eval()
@@ -164,19 +169,16 @@ def export_onnx(ckpt: str | Path, out: str | Path, *, opset: int = OPSET, tolera
         entry.key, entry.value = key, value
     proto.producer_name = "kwslab"
     onnx.checker.check_model(proto)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(proto.SerializeToString())
-        diff = parity(spec, OnnxModel(tmp))
+    found: dict[str, float] = {}
+
+    def check_parity(tmp: str) -> None:
+        found["diff"] = diff = parity(spec, OnnxModel(tmp))
         if not diff <= tolerance:
             raise OnnxModelError(f"{out}: ONNX Runtime differs from PyTorch by {diff:.3g} (> {tolerance:g}); "
                                  "not written")
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+    atomic_write(out, lambda f: f.write(proto.SerializeToString()), check_parity)
+    diff = found["diff"]
     return {"path": str(out), "kind": spec.kind, "max_abs_diff": diff, "bytes": out.stat().st_size,
             "inputs": spec.input_names, "outputs": spec.output_names}
 
@@ -185,15 +187,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kwslab.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", required=True, help="checkpoint written by python -m kwslab.fit")
-    parser.add_argument("--out", required=True, help="the .onnx file to write")
-    parser.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
-    parser.add_argument("--tolerance", type=float, default=1e-4,
+    parser.add_argument("--out", required=True,
+                        help="the .onnx file to write (a new file gets the umask's mode; an existing one is refused "
+                             "unless --force)")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists (keeping its mode)")
+    add_allow_class_argument(parser)
+    parser.add_argument("--opset", type=positive_int, default=OPSET, help=f"ONNX opset (default {OPSET})")
+    parser.add_argument("--tolerance", type=positive_float, default=1e-4,
                         help="largest allowed |PyTorch - ONNX Runtime| on the outputs (default 1e-4)")
     args = parser.parse_args(argv)
     try:
-        result = export_onnx(args.ckpt, args.out, opset=args.opset, tolerance=args.tolerance)
-    except (CheckpointError, OnnxModelError) as exc:
+        with allowed_classes(args.allow_class):
+            result = export_onnx(args.ckpt, args.out, opset=args.opset, tolerance=args.tolerance, force=args.force)
+    except (CheckpointError, OnnxModelError, OutputExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the folder of --out is read-only, the disk is full...
+        print(f"error: --out {args.out}: cannot write it ({exc.strerror or type(exc).__name__})", file=sys.stderr)
         return 2
     print(f"wrote {result['path']} ({result['kind']} model, {result['bytes'] / 1024:.0f} KiB; inputs "
           f"{', '.join(result['inputs'])}; outputs {', '.join(result['outputs'])})")

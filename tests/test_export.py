@@ -50,3 +50,29 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "bad.onnx").write_bytes(b"junk")
     with pytest.raises(OnnxModelError, match="bad.onnx"):
         OnnxModel(tmp_path / "bad.onnx")
+
+
+def test_export_refuses_a_folder_or_an_existing_file_and_writes_with_the_umask_mode(tmp_path, capsys):
+    """--out pointing at a folder was a traceback; an existing file was replaced silently; the ONNX file was 0600."""
+    import os
+
+    from tests.support.checkpoints import keyword_checkpoint
+
+    ckpt = keyword_checkpoint(tmp_path / "kw.ckpt")
+    assert export_main(["--ckpt", str(ckpt), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a folder" in err and "Traceback" not in err
+    other = tmp_path / "other.onnx"
+    other.write_bytes(b"someone else's model")
+    os.chmod(other, 0o640)
+    assert export_main(["--ckpt", str(ckpt), "--out", str(other)]) == 2
+    assert "the file exists; pass --force" in capsys.readouterr().err
+    assert other.read_bytes() == b"someone else's model"
+    old = os.umask(0o022)
+    try:
+        assert export_main(["--ckpt", str(ckpt), "--out", str(tmp_path / "new.onnx")]) == 0
+        assert export_main(["--ckpt", str(ckpt), "--out", str(other), "--force"]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.onnx").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+    assert other.stat().st_mode & 0o777 == 0o640 and OnnxModel(other).kind == "keyword"  # replaced, mode kept
