@@ -35,38 +35,49 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from kwslab.adaptation import AdaptationError, adapt_checkpoint, audio_files, self_train
 from kwslab.audio import WavError
-from kwslab.checkpoint import CheckpointError
+from kwslab.checkpoint import CheckpointError, OutputExistsError, check_output
 from kwslab.data.manifest import ManifestError
-from kwslab.decoding.settings import add_decoder_arguments, settings_from_args
-from kwslab.inference.loaded import load_model
+from kwslab.decoding.lm import ArpaError
+from kwslab.decoding.settings import (DecoderSettingsError, add_decoder_arguments, finite_float, positive_float,
+                                     positive_int, settings_from_args)
+from kwslab.inference.loaded import UnusableAudioError, load_model
+from kwslab.models.base import add_allow_class_argument, allowed_classes
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kwslab.adapt", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", required=True, help="checkpoint written by python -m kwslab.fit")
-    parser.add_argument("--out", required=True, help="where to write the adapted checkpoint")
+    parser.add_argument("--out", required=True,
+                        help="where to write the adapted checkpoint (a new file, with the umask's mode; an existing "
+                             "file is refused unless --force)")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists (keeping its mode)")
+    add_allow_class_argument(parser)
     parser.add_argument("--manifest", help="CSV manifest of the unlabelled audio (only its filename column is used)")
     parser.add_argument("paths", nargs="*", help="WAV files or folders (searched recursively for .wav)")
     parser.add_argument("--method", choices=["auto", "batchnorm", "self-train"], default="auto",
                         help="auto (default): batchnorm for keyword models, self-train for CTC models")
-    parser.add_argument("--strength", type=float, default=1.0,
+    parser.add_argument("--strength", type=positive_float, default=1.0,
                         help="batchnorm: 1 (default) uses the new statistics; below 1 blends them with the trained "
                              "ones")
     st = parser.add_argument_group("self-training (CTC checkpoints)")
     st.add_argument("--replay", nargs="+", metavar="MANIFEST",
                     help="labelled manifests mixed into the fine-tuning (default: the checkpoint's training "
                          "manifests; 'none': pseudo-labels alone)")
-    st.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (default 3)")
-    st.add_argument("--lr", type=float, default=5e-4, help="AdamW learning rate, cosine schedule (default 5e-4)")
-    st.add_argument("--repeats", type=int, default=4, help="times each pseudo-labelled clip is listed (default 4)")
-    st.add_argument("--min-margin", type=float, default=0.0,
+    st.add_argument("--epochs", type=positive_int, default=3, help="fine-tuning epochs (default 3)")
+    st.add_argument("--lr", type=positive_float, default=5e-4,
+                    help="AdamW learning rate, cosine schedule (default 5e-4)")
+    st.add_argument("--repeats", type=positive_int, default=4,
+                    help="times each pseudo-labelled clip is listed (default 4)")
+    st.add_argument("--min-margin", type=finite_float, default=0.0,
                     help="keep a clip only when its best transcript beats the runner-up by this log score (default "
                          "0: every non-empty transcript; on FSDD keeping all was better than a margin of 2)")
-    st.add_argument("--rounds", type=int, default=1, help="pseudo-label and fine-tune this many times (default 1)")
+    st.add_argument("--rounds", type=positive_int, default=1,
+                    help="pseudo-label and fine-tune this many times (default 1)")
     st.add_argument("--seed", type=int, default=0)
     add_decoder_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print what was done as JSON")
@@ -75,17 +86,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give the unlabelled audio: --manifest M and/or WAV files or folders")
     replay = None if args.replay is None else ([] if [r.lower() for r in args.replay] == ["none"] else args.replay)
     try:
-        files = audio_files(args.paths, args.manifest)
-        method = args.method
-        if method == "auto":
-            method = "self-train" if load_model(args.ckpt).is_ctc else "batchnorm"
-        if method == "self-train":
-            result = self_train(args.ckpt, args.out, files, settings_from_args(args), replay, args.epochs, args.lr,
-                                args.repeats, args.min_margin, args.seed, args.rounds)
-        else:
-            result = adapt_checkpoint(args.ckpt, args.out, files, args.strength)
-    except (AdaptationError, CheckpointError, ManifestError, WavError, OSError) as exc:
+        with allowed_classes(args.allow_class):
+            check_output(args.out, args.force)
+            files = audio_files(args.paths, args.manifest)
+            method = args.method
+            if method == "auto":
+                method = "self-train" if load_model(args.ckpt).is_ctc else "batchnorm"
+            if method == "self-train":
+                result = self_train(args.ckpt, args.out, files, settings_from_args(args), replay, args.epochs,
+                                    args.lr, args.repeats, args.min_margin, args.seed, args.rounds)
+            else:
+                result = adapt_checkpoint(args.ckpt, args.out, files, args.strength)
+    except (AdaptationError, ArpaError, CheckpointError, DecoderSettingsError, ManifestError, OutputExistsError,
+            UnusableAudioError, WavError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the folder of --out is read-only, the disk is full...
+        where = exc.filename if exc.filename and Path(exc.filename).parent != Path(args.out).parent else args.out
+        print(f"error: {where}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
         return 2
     if method == "batchnorm" and result["clips"] < 20 and result["strength"] == 1.0:
         print(f"note: {result['clips']} clips give noisy statistics; on FSDD, 5 clips at full strength were worse than "

@@ -147,3 +147,67 @@ def test_self_training_adapts_a_ctc_model_to_an_unseen_voice(trained_ctc, tmp_pa
     source = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     assert any(not torch.equal(stored["state_dict"][k], v) for k, v in source.items())
     assert not list(tmp_path.glob("*.tmp*")) and not list(Path(ckpt).parent.glob("*.tmp*"))
+
+
+def _clips(folder: Path, n: int = 4) -> list[Path]:
+    import numpy as np
+
+    from kwslab.audio import write_wav
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        paths.append(folder / f"clip{i}.wav")
+        write_wav(paths[-1], (0.1 * rng.standard_normal(8000)).astype(np.float32), 16000)
+    return paths
+
+
+def test_adapt_refuses_to_overwrite_another_checkpoint_unless_forced(tmp_path, capsys):
+    """adapt --out replaced a trained 12-class model with an adapted 4-class one, and made it 0600."""
+    import os
+
+    from tests.support.checkpoints import keyword_checkpoint
+
+    ckpt = keyword_checkpoint(tmp_path / "kw.ckpt")
+    clips = _clips(tmp_path / "wav")
+    other = keyword_checkpoint(tmp_path / "trained.ckpt", seed=5)
+    os.chmod(other, 0o640)
+    before = other.read_bytes()
+    assert adapt_main(["--ckpt", str(ckpt), "--out", str(other), *map(str, clips)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "trained.ckpt: the file exists; pass --force" in err
+    assert other.read_bytes() == before
+    assert adapt_main(["--ckpt", str(ckpt), "--out", str(other), "--force", *map(str, clips)]) == 0
+    assert other.read_bytes() != before and other.stat().st_mode & 0o777 == 0o640
+    old = os.umask(0o022)
+    try:
+        assert adapt_main(["--ckpt", str(ckpt), "--out", str(tmp_path / "new.ckpt"), *map(str, clips)]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.ckpt").stat().st_mode & 0o777 == 0o644
+
+
+def test_adapt_lists_every_unusable_file_in_one_run(tmp_path, capsys):
+    """One bad file was reported per run (9 s each); empty and all-zero clips were accepted."""
+    import numpy as np
+
+    from kwslab.audio import write_wav
+    from tests.support.checkpoints import keyword_checkpoint
+
+    ckpt = keyword_checkpoint(tmp_path / "kw.ckpt")
+    folder = tmp_path / "wav"
+    _clips(folder)
+    write_wav(folder / "empty.wav", np.zeros(0, np.float32), 16000)
+    write_wav(folder / "zeros.wav", np.zeros(8000, np.float32), 16000)
+    (folder / "notes.wav").write_text("OPENAI_API_KEY=sk-test-123\n")
+    out = tmp_path / "adapted.ckpt"
+    assert adapt_main(["--ckpt", str(ckpt), "--out", str(out), str(folder), str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert "missing: no such file or folder" in err and not out.exists()
+    assert adapt_main(["--ckpt", str(ckpt), "--out", str(out), str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 3 of 7 audio file(s) cannot be used")
+    for name, says in (("empty.wav", "0 samples"), ("zeros.wav", "silent"), ("notes.wav", "")):
+        assert any(name in line and says in line for line in err.splitlines()[1:]), name
+    assert "sk-test" not in err and "Traceback" not in err and not out.exists()

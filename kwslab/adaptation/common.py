@@ -17,20 +17,30 @@ class AdaptationError(ValueError):
 
 
 def audio_files(paths: Iterable[str | Path] = (), manifest: str | Path | None = None) -> list[Path]:
-    """The WAV files named by a manifest (its keyword/transcript columns are ignored) and/or files and folders."""
+    """The WAV files named by a manifest (its keyword/transcript columns are ignored) and/or files and folders.
+
+    Raises:
+        AdaptationError: listing every path that is missing or an empty folder (all at once).
+    """
     files: list[Path] = []
+    problems: list[str] = []
     if manifest is not None:
         files += [Path(r.path) for r in read_manifest(manifest, need_keyword=False)]
     for p in map(Path, paths):
         if p.is_dir():
             found = sorted(q for q in p.rglob("*") if q.suffix.lower() == ".wav")
             if not found:
-                raise AdaptationError(f"{p}: the folder holds no .wav file")
+                problems.append(f"{p}: the folder holds no .wav file")
             files += found
         elif p.is_file():
             files.append(p)
         else:
-            raise AdaptationError(f"{p}: no such file or folder")
+            problems.append(f"{p}: no such file or folder")
+    if len(problems) == 1:
+        raise AdaptationError(problems[0])
+    if problems:
+        raise AdaptationError(f"{len(problems)} paths cannot be used; fix them and run again:\n"
+                              + "\n".join(f"  {line}" for line in problems))
     return files
 
 
