@@ -23,14 +23,27 @@ from pathlib import Path
 import torch
 
 from kwslab.adaptation import AdaptationError, evaluate_adapted
-from kwslab.checkpoint import CheckpointError
+from kwslab.checkpoint import CheckpointError, OutputExistsError, check_output
 from kwslab.data.manifest import ManifestError, read_manifest
-from kwslab.decoding.settings import add_decoder_arguments, settings_from_args
+from kwslab.decoding.lm import ArpaError
+from kwslab.decoding.settings import (DecoderSettingsError, add_decoder_arguments, finite_float, positive_float,
+                                     positive_int, settings_from_args)
 from kwslab.inference.backend import CALIBRATION_KEY
 from kwslab.inference.ctc import evaluate_ctc
-from kwslab.inference.loaded import LoadedModel, load_model
-from kwslab.inference.scoring import EvaluationError, evaluate_keywords, evaluate_stream_manifest, store_threshold
+from kwslab.inference.loaded import LoadedModel, UnusableAudioError, load_model
+from kwslab.inference.scoring import EvaluationError, default_png, evaluate_keywords, evaluate_stream_manifest, \
+    save_confusion_png, store_threshold
 from kwslab.metrics import format_report
+from kwslab.models.base import add_allow_class_argument, allowed_classes
+
+# what a run can refuse with one line (exit 2): bad input, never a traceback
+INPUT_ERRORS = (AdaptationError, ArpaError, CheckpointError, DecoderSettingsError, EvaluationError, ManifestError,
+                OutputExistsError, UnusableAudioError)
+
+
+def _warn(warnings: list[str]) -> None:
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
 
 
 def format_confusion(cm: list[list[int]], labels: list[str]) -> str:
@@ -69,20 +82,30 @@ def _main_stream(args: argparse.Namespace) -> int:
         result = evaluate_stream_manifest(args.ckpt, args.stream_manifest, target_fa_per_hour=args.target_fa_per_hour,
                                           tolerance=args.tolerance, png=args.png, hop=args.hop, window=args.window,
                                           smooth=args.smooth, refractory=args.refractory)
-        stored = None
-        if (args.store_threshold or args.out_ckpt) and result["calibration"] is not None:
-            stored = str(store_threshold(args.ckpt, result["calibration"], args.out_ckpt))
-    except (CheckpointError, StreamManifestError, ValueError) as exc:
+    except (*INPUT_ERRORS, StreamManifestError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    stored, store_error = None, None
+    if (args.store_threshold or args.out_ckpt) and result["calibration"] is not None:
+        try:
+            stored = str(store_threshold(args.ckpt, result["calibration"], args.out_ckpt))
+        except (CheckpointError, OSError) as exc:  # results first: a failed write is reported after them
+            where = args.out_ckpt or args.ckpt
+            store_error = str(exc) if isinstance(exc, CheckpointError) else \
+                f"{where}: could not write the threshold ({exc.strerror or type(exc).__name__})"
     result["stored_in"] = stored
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         print(format_stream_report(result))
-        print(f"DET curve PNG: {result['png']}")
+        if result["png"]:
+            print(f"DET curve PNG: {result['png']}")
         if stored:
             print(f"stored the threshold in {stored} (key {CALIBRATION_KEY!r}); predict --stream uses it")
+    _warn(result.get("warnings", []))
+    if store_error:
+        print(f"error: {store_error}", file=sys.stderr)
+        return 1
     if (args.store_threshold or args.out_ckpt) and not stored:
         print("error: nothing stored: no threshold meets the target", file=sys.stderr)
         return 1
@@ -99,30 +122,49 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--manifest", help="CSV manifest with filename and keyword columns")
     what.add_argument("--stream-manifest", help="streams.json of long recordings with keyword time stamps")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--png", help="where to save the confusion matrix (default: beside the checkpoint)")
+    parser.add_argument("--png", help="where to save the confusion matrix (default: confusion_<manifest>.png in the "
+                                      "working directory); the report is printed first, and a failed write is a "
+                                      "warning")
     parser.add_argument("--skip-unknown", action="store_true", help="drop rows whose keyword the model lacks")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--adapt-folds", type=int, metavar="N",
+    parser.add_argument("--batch-size", type=positive_int, default=64, help="clips per batch (default 64)")
+    add_allow_class_argument(parser)
+    parser.add_argument("--adapt-folds", type=positive_int, metavar="N",
                         help="also score with unsupervised adaptation (python -m kwslab.adapt) to each speaker: split "
                              "each speaker's clips into N folds, adapt on N-1 (audio only), score the other")
     parser.add_argument("--adapt-by", choices=["speaker", "voice"], default="speaker",
                         help="manifest column that groups clips for --adapt-folds (default speaker)")
-    s = parser.add_argument_group("streaming (with --stream-manifest; --png names the DET curve)")
-    s.add_argument("--target-fa-per-hour", type=float, default=1.0, help="false alarms per hour to meet (1.0)")
-    s.add_argument("--tolerance", type=float, default=0.5, help="seconds of matching slack (default 0.5)")
+    s = parser.add_argument_group("streaming (with --stream-manifest; --png names the DET curve, default "
+                                  "det_<folder>.png in the working directory)")
+    s.add_argument("--target-fa-per-hour", type=positive_float, default=1.0,
+                   help="false alarms per hour to meet (1.0)")
+    s.add_argument("--tolerance", type=finite_float, default=0.5, help="seconds of matching slack (default 0.5)")
     s.add_argument("--store-threshold", action="store_true", help="write the chosen threshold into --ckpt")
-    s.add_argument("--out-ckpt", help="write a copy of the checkpoint with the chosen threshold here")
-    s.add_argument("--hop", type=float, help="seconds between windows (default 0.1)")
-    s.add_argument("--window", type=float, help="window seconds (default: the model's clip length)")
-    s.add_argument("--smooth", type=int, help="moving average over this many hops (default 3)")
-    s.add_argument("--refractory", type=float, help="seconds without detections after one (default 1.0)")
+    s.add_argument("--out-ckpt", help="write a copy of the checkpoint with the chosen threshold here (a new file; an "
+                                      "existing one is refused unless --force)")
+    s.add_argument("--force", action="store_true", help="let --out-ckpt replace an existing file")
+    s.add_argument("--hop", type=positive_float, help="seconds between windows (default 0.1)")
+    s.add_argument("--window", type=positive_float, help="window seconds (default: the model's clip length)")
+    s.add_argument("--smooth", type=positive_int, help="moving average over this many hops (default 3)")
+    s.add_argument("--refractory", type=finite_float, help="seconds without detections after one (default 1.0)")
     add_decoder_arguments(parser)
     args = parser.parse_args(argv)
     ckpts, args.ckpt = args.ckpt, args.ckpt[0]
     if len(ckpts) > 1 and args.stream_manifest:
         parser.error("an ensemble of checkpoints is for --manifest only; give one --ckpt with --stream-manifest")
-    if args.stream_manifest:
-        return _main_stream(args)
+    if args.out_ckpt:
+        try:
+            check_output(args.out_ckpt, args.force, "--out-ckpt")
+        except OutputExistsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    with allowed_classes(args.allow_class):
+        if args.stream_manifest:
+            return _main_stream(args)
+        return _main_manifest(ckpts, args)
+
+
+def _main_manifest(ckpts: list[str], args: argparse.Namespace) -> int:
+    """Keyword accuracy (one model or an ensemble), adapted accuracy, or CTC WER/CER on a manifest."""
     try:
         models = [load_model(c) for c in ckpts]
         if any(m.is_ctc for m in models):
@@ -132,12 +174,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.adapt_folds is not None:
             return _main_adapted(models, args)
         result = evaluate_keywords(ckpts, args.manifest, skip_unknown=args.skip_unknown,
-                                   batch_size=args.batch_size, png=args.png, model=models)
-    except (CheckpointError, ManifestError, EvaluationError, AdaptationError) as exc:
+                                   batch_size=args.batch_size, png=False, model=models)
+    except INPUT_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.json:
+    png = args.png or default_png("confusion", args.manifest)
+    if args.json:  # the plot first, so the JSON names it; a failed write cannot stop the report
+        warning = save_confusion_png(result, png)
         print(json.dumps(result, indent=2))
+        _warn([warning] if warning else [])
         return 0
     if len(result["checkpoints"]) > 1:
         print(f"ensemble of {len(result['checkpoints'])} checkpoints (mean of their probabilities): "
@@ -147,7 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     print(format_confusion(result["confusion_matrix"], result["labels"]))
     if result["skipped_unknown"]:
         print(f"skipped rows with unknown keywords: {result['skipped_unknown']}")
-    print(f"\nconfusion matrix PNG: {result['png']}")
+    sys.stdout.flush()
+    warning = save_confusion_png(result, png)
+    if warning:
+        _warn([warning])
+    else:
+        print(f"\nconfusion matrix PNG: {result['png']}")
     return 0
 
 

@@ -139,3 +139,87 @@ def test_evaluate_streams_stores_a_threshold_that_predict_uses(tone_model, tone_
     assert result["threshold"] == chosen["threshold"] and result["settings"]["hop"] == 0.05
     assert predict_main(["--ckpt", str(tone_model), "--stream", wav, "--target-fa-per-hour", "1"]) == 2
     assert "calibrated" in capsys.readouterr().err
+
+
+# -- bad input: results are never lost to a plot, and unusable clips are named -------------------------------------
+def _keyword_manifest(tmp_path: Path, extra: dict[str, "object"] | None = None) -> Path:
+    import numpy as np
+
+    from kwslab.audio import write_wav
+    from kwslab.data.manifest import write_manifest
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i, keyword in enumerate(["high", "low", "high", "low"]):
+        path = tmp_path / "wav" / f"{keyword}{i}.wav"
+        write_wav(path, (0.1 * rng.standard_normal(8000)).astype(np.float32), 16000)
+        rows.append({"filename": str(path), "keyword": keyword})
+    for name, samples in (extra or {}).items():
+        write_wav(tmp_path / "wav" / name, samples, 16000)
+        rows.append({"filename": str(tmp_path / "wav" / name), "keyword": "high"})
+    manifest = tmp_path / "test.csv"
+    write_manifest(manifest, rows)
+    return manifest
+
+
+def test_evaluate_prints_its_report_and_writes_the_png_to_the_working_directory(tmp_path, monkeypatch, capsys):
+    """The PNG went beside the checkpoint by default, and a read-only checkpoint folder raised PermissionError
+    before the report was printed. Now: report first, default PNG in the working directory, a failed write warns."""
+    from tests.support.checkpoints import keyword_checkpoint
+
+    ckpt_dir = tmp_path / "models"
+    ckpt_dir.mkdir()
+    ckpt = keyword_checkpoint(ckpt_dir / "kw.ckpt")
+    manifest = _keyword_manifest(tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert evaluate_main(["--ckpt", str(ckpt), "--manifest", str(manifest)]) == 0
+    out = capsys.readouterr().out
+    assert "confusion matrix PNG: confusion_test.png" in out and (work / "confusion_test.png").is_file()
+    assert list(ckpt_dir.iterdir()) == [ckpt]  # nothing written beside the checkpoint
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    assert evaluate_main(["--ckpt", str(ckpt), "--manifest", str(manifest), "--png", str(blocked / "cm.png")]) == 0
+    captured = capsys.readouterr()
+    assert "accuracy" in captured.out and "confusion matrix (rows: true" in captured.out
+    assert captured.err.startswith("warning: ") and "cm.png: could not write the plot" in captured.err
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+
+
+def test_evaluate_bad_values_and_an_existing_out_ckpt_are_one_line(tmp_path, capsys):
+    from tests.support.checkpoints import keyword_checkpoint
+
+    ckpt = keyword_checkpoint(tmp_path / "kw.ckpt")
+    manifest = _keyword_manifest(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        evaluate_main(["--ckpt", str(ckpt), "--manifest", str(manifest), "--batch-size", "0"])
+    assert exc.value.code == 2
+    assert "argument --batch-size: expected an integer >= 1" in capsys.readouterr().err
+    existing = tmp_path / "other.ckpt"
+    existing.write_bytes(b"keep me")
+    assert evaluate_main(["--ckpt", str(ckpt), "--stream-manifest", str(tmp_path / "s.json"),
+                          "--out-ckpt", str(existing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out-ckpt" in err and "pass --force" in err
+    assert existing.read_bytes() == b"keep me"
+
+
+def test_keyword_evaluate_refuses_empty_and_silent_clips_naming_each(tmp_path, capsys):
+    """Keyword evaluate scored 0-sample and all-zero clips as if they were speech."""
+    import numpy as np
+
+    from tests.support.checkpoints import keyword_checkpoint
+
+    ckpt = keyword_checkpoint(tmp_path / "kw.ckpt")
+    silent = {"zeros.wav": np.zeros(8000, np.float32), "zeros2.wav": np.zeros(4000, np.float32)}
+    manifest = _keyword_manifest(tmp_path / "silent", silent)
+    assert evaluate_main(["--ckpt", str(ckpt), "--manifest", str(manifest), "--png", str(tmp_path / "cm.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 2 of 6 audio file(s) cannot be used") and "Traceback" not in err
+    assert all(any(name in line and "silent" in line for line in err.splitlines()) for name in silent)
+    manifest = _keyword_manifest(tmp_path / "empty", {"empty.wav": np.zeros(0, np.float32)})
+    assert evaluate_main(["--ckpt", str(ckpt), "--manifest", str(manifest), "--png", str(tmp_path / "cm.png")]) == 2
+    err = capsys.readouterr().err  # refused by the manifest reader or by the model, naming the file either way
+    assert "empty.wav" in err and "0 samples" in err and "Traceback" not in err
+    assert not (tmp_path / "cm.png").exists()

@@ -17,12 +17,40 @@ from kwslab.inference.backend import CALIBRATION_KEY, torch_backend
 from kwslab.inference.loaded import LoadedModel, load_model
 from kwslab.metrics import classification_report, confusion_matrix, plot_confusion_matrix
 
-__all__ = ["EvaluationError", "ensemble_labels", "ensemble_probabilities", "evaluate_keywords",
-           "evaluate_stream_manifest", "known_rows", "loaded_models", "store_threshold"]
+__all__ = ["EvaluationError", "default_png", "ensemble_labels", "ensemble_probabilities", "evaluate_keywords",
+           "evaluate_stream_manifest", "known_rows", "loaded_models", "save_confusion_png", "store_threshold",
+           "write_figure"]
 
 
 class EvaluationError(ValueError):
     """A manifest that cannot be evaluated with this model (message says why and what to do)."""
+
+
+def default_png(prefix: str, source: str | Path) -> Path:
+    """Where a plot goes when no ``--png`` is given: ``<prefix>_<name>.png`` in the working directory (never beside
+    the checkpoint, whose folder may be read-only or shared)."""
+    return Path(f"{prefix}_{Path(source).stem or 'input'}.png")
+
+
+def write_figure(write, path: str | Path) -> str | None:
+    """Call ``write(path)`` (a plot function); a failed write (read-only folder, full disk, unknown image format)
+    is returned as a one-line warning instead of raised, so results already computed are never lost."""
+    try:
+        write(Path(path))
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0][:200]
+        return f"{path}: could not write the plot ({reason}); pass --png PATH to save it elsewhere"
+    return None
+
+
+def save_confusion_png(result: dict, path: str | Path) -> str | None:
+    """Plot an :func:`evaluate_keywords` result's confusion matrix to ``path``. Sets ``result["png"]`` to the path,
+    or to None with the warning returned (see :func:`write_figure`)."""
+    cm = np.asarray(result["confusion_matrix"])
+    warning = write_figure(lambda p: plot_confusion_matrix(cm, result["labels"], p, title=result.get("title", "")),
+                           path)
+    result["png"] = None if warning else str(path)
+    return warning
 
 
 def ensemble_labels(models: Sequence[LoadedModel]) -> list[str]:
@@ -74,7 +102,7 @@ def loaded_models(ckpt: str | Path | Sequence[str | Path],
 
 
 def evaluate_keywords(ckpt: str | Path | Sequence[str | Path], manifest: str | Path, *, skip_unknown: bool = False,
-                      batch_size: int = 64, png: str | Path | None = None,
+                      batch_size: int = 64, png: str | Path | None | bool = None,
                       model: LoadedModel | Sequence[LoadedModel] | None = None) -> dict:
     """Evaluate a keyword checkpoint, or an ensemble of several, on a manifest.
 
@@ -82,7 +110,12 @@ def evaluate_keywords(ckpt: str | Path | Sequence[str | Path], manifest: str | P
     models; each model reads the audio with its own feature settings, so different architectures and features
     mix, but all must have the same labels in the same order. Returns the report dict (plus confusion matrix,
     PNG path and the checkpoints used).
+
+    ``png``: where to plot the confusion matrix (None: ``confusion_<manifest>.png`` in the working directory; False:
+    no plot, ``result["png"]`` None). A failed write is ``result["warnings"]``, never an exception.
     """
+    if batch_size < 1:
+        raise EvaluationError(f"batch size must be at least 1, got {batch_size}")
     ckpts, models = loaded_models(ckpt, model)
     labels = ensemble_labels(models)
     rows, unknown = known_rows(manifest, labels, skip_unknown)
@@ -90,11 +123,14 @@ def evaluate_keywords(ckpt: str | Path | Sequence[str | Path], manifest: str | P
     targets = np.array([labels.index(r.keyword) for r in rows])
     cm = confusion_matrix(targets, preds, len(labels))
     report = classification_report(cm, labels)
-    png = Path(png) if png else ckpts[0].with_name(f"confusion_{Path(manifest).stem}.png")
     title = Path(manifest).name + (f" ({len(models)}-model ensemble)" if len(models) > 1 else "")
-    plot_confusion_matrix(cm, labels, png, title=title)
-    return {**report, "confusion_matrix": cm.tolist(), "labels": labels, "png": str(png),
-            "skipped_unknown": dict(unknown), "clips": len(rows), "checkpoints": [str(m.path) for m in models]}
+    result = {**report, "confusion_matrix": cm.tolist(), "labels": labels, "png": None, "title": title,
+              "skipped_unknown": dict(unknown), "clips": len(rows), "checkpoints": [str(m.path) for m in models],
+              "warnings": []}
+    if png is not False:
+        warning = save_confusion_png(result, png if png else default_png("confusion", manifest))
+        result["warnings"] += [warning] if warning else []
+    return result
 
 
 def evaluate_stream_manifest(ckpt: str | Path, stream_manifest: str | Path, *, target_fa_per_hour: float = 1.0,
@@ -102,7 +138,8 @@ def evaluate_stream_manifest(ckpt: str | Path, stream_manifest: str | Path, *, t
                              **stream: object) -> dict:
     """Streaming evaluation of a keyword checkpoint on ``streams.json``; see
     :func:`kwslab.stream.evaluation.evaluate_streams` (``stream``: StreamConfig fields; None keeps defaults;
-    ``threads``: torch threads, default 1, fastest for streaming batches)."""
+    ``threads``: torch threads, default 1, fastest for streaming batches). ``png``: the DET curve (None:
+    ``det_<folder>.png`` in the working directory); a failed write is ``result["warnings"]``."""
     from kwslab.data.sources.streams import read_stream_manifest
     from kwslab.stream import StreamConfig
     from kwslab.stream.evaluation import evaluate_streams
@@ -110,7 +147,7 @@ def evaluate_stream_manifest(ckpt: str | Path, stream_manifest: str | Path, *, t
     entries = read_stream_manifest(stream_manifest)
     backend = torch_backend(ckpt, threads=threads)
     config = StreamConfig(**{k: v for k, v in stream.items() if v is not None})
-    png = Path(png) if png else Path(ckpt).with_name(f"det_{Path(stream_manifest).parent.name}.png")
+    png = Path(png) if png else default_png("det", Path(stream_manifest).parent.name or "streams")
     result = evaluate_streams(backend, [(e.path, e.duration, e.events) for e in entries], config,
                               target_fa_per_hour=target_fa_per_hour, tolerance=tolerance, png=png,
                               title=f"{Path(ckpt).name} on {Path(stream_manifest).parent.name}")

@@ -33,12 +33,13 @@ def evaluate_streams(backend: Backend, streams: Sequence[tuple[Path, float, Sequ
         backend: the model. streams: ``(wav path, duration, [(keyword, start, end), ...])`` per recording.
         config: stream settings (its threshold is ignored: all ``thresholds`` are tried).
         target_fa_per_hour: the false-alarm rate the chosen threshold must meet. tolerance: matching slack (s).
-        png: where to save the DET curve (None: no plot).
+        png: where to save the DET curve (None: no plot). A failed write (read-only folder, full disk) is a
+            warning in ``"warnings"`` and ``"png"`` None: the results are never lost to it.
 
     Returns:
         ``{"curve": [{threshold, frr, fa_per_hour, false_alarms, misses}], "chosen": {...} | None, "events",
         "hours", "calibration": record to store with the model (None when no threshold meets the target),
-        "png"}``.
+        "png", "warnings"}``.
     """
     unknown = sorted({k for _, _, ev in streams for k, _, _ in ev} - set(backend.labels))
     if unknown:
@@ -47,8 +48,14 @@ def evaluate_streams(backend: Backend, streams: Sequence[tuple[Path, float, Sequ
     tracks = [(stream_track(backend, p, config), [TruthEvent(k, a, b) for k, a, b in ev]) for p, _, ev in streams]
     curve = det_curve(tracks, config.refractory, tolerance, thresholds)
     chosen = select_threshold(curve, target_fa_per_hour)
+    warnings = []
     if png is not None:
-        plot_det(curve, png, title, chosen)
+        try:
+            plot_det(curve, png, title, chosen)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0][:200]
+            warnings.append(f"{png}: could not write the DET curve ({reason}); pass --png PATH to save it elsewhere")
+            png = None
     calibration = None
     if chosen is not None:
         stream = {k: v for k, v in config.to_dict().items() if k not in ("threshold", "max_batch")}
@@ -57,7 +64,7 @@ def evaluate_streams(backend: Backend, streams: Sequence[tuple[Path, float, Sequ
                        "curve": [[float(t), float(r), float(f)]
                                  for t, r, f in zip(curve.thresholds, curve.frr, curve.fa_per_hour)]}
     return {"curve": curve.rows(), "chosen": chosen, "events": curve.events, "hours": curve.hours,
-            "calibration": calibration, "png": str(png) if png else None}
+            "calibration": calibration, "png": str(png) if png else None, "warnings": warnings}
 
 
 def config_from_calibration(calibration: dict[str, Any] | None, *, threshold: float | None = None,
