@@ -7,10 +7,17 @@ registration; the datamodule's values are linked into them. Extra top-level opti
 - ``--ckpt_path last|PATH``: resume (optimizer, scheduler, loops, and the same W&B run).
 - ``--test false``: skip the final test.
 - ``--print_config``: print a complete, resolved config to start from.
+
+Options are never abbreviated (``--trainer.max_epoch`` is refused, not taken for ``--trainer.max_epochs``), and a bad
+option or value is one line naming the key and the reason. The classes the config names are trusted for the run (a
+checkpoint read later names classes only through :func:`kwslab.models.base.resolve_class`, which imports nothing
+outside kwslab unless allowed).
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sys
 
 # OpenMP threads that spin while waiting make CPU training 10-50x slower as soon as another process shares the
@@ -27,6 +34,63 @@ from kwslab.callbacks import ConfusionMatrixCallback, WandbRunIdCallback
 from kwslab.checkpoint import CheckpointError, load_checkpoint
 from kwslab.inference.loaded import model_kind
 from kwslab.metrics import format_report
+from kwslab.models.base import allowed_classes
+
+# lines of jsonargparse's error messages that say nothing about what is wrong
+_NOISE = ("Does not validate against any of the Union subtypes", "Subtypes:", "Errors:", "Given value",
+          "Expected a <class 'NoneType'>", "Problem with given class_path")
+
+
+def _fail(message: str) -> None:
+    """One line on stderr and exit status 2 (printed here, so callers of main() in-process see it too)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def short_parser_error(message: str) -> str:
+    """One line from a jsonargparse error (8-40 lines of nested Union attempts): the key path, the class it was
+    for, and the reasons, e.g. ``trainer.max_epochs: Expected a <class 'int'> (given: many)``."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    keys = [m.group(1) for line in lines if (m := re.match(r'Parser key "([^"]+)":', line))]
+    classes = re.findall(r"Problem with given class_path '([^']+)'", str(message))
+    reasons = []
+    for line in lines:
+        if line.startswith("Parser key") or any(n in line for n in _NOISE):
+            continue
+        reason = re.sub(r"\s*Got value: .*$", "", line.lstrip("- ").strip())
+        if reason and reason not in reasons:
+            reasons.append(reason)
+    if len(reasons) > 1:  # "Expected a path but X ..." is jsonargparse trying the value as a config file
+        reasons = [r for r in reasons if not r.startswith("Expected a path but")] or reasons
+    given = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("Given value:")), "")
+    where = ".".join(keys)
+    where += f" ({classes[-1]})" if classes else ""
+    text = "; ".join(reasons[:3]) or lines[0] if lines else str(message)
+    if given and len(given) <= 60 and not given.startswith(("Namespace(", "NestedArg(")):
+        text += f" (given: {given})"
+    return f"{where}: {text}" if where else text
+
+
+def _class_paths(node: Any) -> set[str]:
+    """Every ``class_path`` string in a parsed config (Namespaces, dicts, lists), and the classes' own module paths
+    (a class named ``pkg.Net`` may live in ``pkg._net``): what the user's config trusts."""
+    found: set[str] = set()
+    if hasattr(node, "__dict__") and type(node).__name__ == "Namespace":
+        node = vars(node)
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "class_path" and isinstance(value, str):
+                found.add(value)
+                module, _, name = value.rpartition(".")
+                cls = getattr(sys.modules.get(module), name, None)  # already imported by the parser: no import here
+                if isinstance(cls, type):
+                    found.add(f"{cls.__module__}.{cls.__qualname__}")
+            else:
+                found |= _class_paths(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            found |= _class_paths(value)
+    return found
 
 
 def _feature_dict(feature_config: Any) -> dict[str, Any]:
@@ -34,7 +98,35 @@ def _feature_dict(feature_config: Any) -> dict[str, Any]:
 
 
 class KwsCLI(LightningCLI):
-    """LightningCLI with kwslab's links, resume handling and end-of-run summary."""
+    """LightningCLI with kwslab's links, resume handling, one-line parser errors and end-of-run summary."""
+
+    trust: contextlib.ExitStack  # the config's class paths, allowed until main() returns
+    resume_checkpoint: dict | None = None
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        """The parser, raising instead of printing 50 lines of usage and nested errors (see parse_arguments)."""
+        parser = super().init_parser(**{**kwargs, "exit_on_error": False, "allow_abbrev": False})
+        return parser
+
+    def instantiate_classes(self) -> None:
+        """Build the model, data and trainer; a value their ``__init__`` refuses (a ValueError, wrapped by
+        jsonargparse in its Union attempts) is one line, not two chained tracebacks."""
+        try:
+            super().instantiate_classes()
+        except ValueError as exc:  # jsonargparse wraps it in a ValueError listing its Union attempts
+            self.trust.close()  # the run never starts: the config's classes are trusted no longer
+            _fail(f"config: {short_parser_error(str(exc))}")
+        except BaseException:
+            self.trust.close()
+            raise
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        from jsonargparse import ArgumentError
+
+        try:
+            super().parse_arguments(parser, args)
+        except ArgumentError as exc:
+            _fail(f"{short_parser_error(str(exc))} (python -m kwslab.fit --help lists the options)")
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--ckpt_path", type=Optional[str], default=None,
@@ -46,19 +138,43 @@ class KwsCLI(LightningCLI):
                               apply_on="instantiate")
 
     def before_instantiate_classes(self) -> None:
-        """Resolve ``--ckpt_path last`` and point the W&B logger at the run stored in that checkpoint."""
+        """Trust the config's class paths; resolve ``--ckpt_path last`` and point the W&B logger at the run stored in
+        that checkpoint."""
+        self.trust = contextlib.ExitStack()
         ckpt = self.config.get("ckpt_path")
-        if not ckpt:
-            return
+        if ckpt:
+            self._resume(ckpt)
+        self.trust.enter_context(allowed_classes(sorted(_class_paths(self.config))))
+
+    def _resume(self, ckpt: str) -> None:
+        """Resolve ``--ckpt_path``, read it once (exit with one line if it is not a checkpoint), keep its W&B run."""
         path = resolve_ckpt_path(ckpt, self.config.get("trainer", {}))
         self.config["ckpt_path"] = str(path)
         try:
-            run_id = load_checkpoint(path).get("wandb_run_id")
+            self.resume_checkpoint = load_checkpoint(path)
         except CheckpointError as exc:
-            sys.exit(f"error: --ckpt_path: {exc}")
+            _fail(f"--ckpt_path: {exc}")
+        run_id = self.resume_checkpoint.get("wandb_run_id")
         logger = self.config["trainer"].get("logger")
         if run_id and logger is not None and "Wandb" in str(getattr(logger, "class_path", "")):
             logger.init_args["id"] = run_id
+
+
+def check_resume(ckpt: dict, path: str, model: L.LightningModule) -> None:
+    """Exit with one line when the checkpoint to resume holds another model's weights (names or shapes differ from
+    the model this config builds), instead of Lightning's lists of every key."""
+    own = model.state_dict()
+    saved = ckpt.get("state_dict") or {}
+    missing = [k for k in own if k not in saved]
+    unexpected = [k for k in saved if k not in own]
+    reshaped = [k for k in own if k in saved and tuple(getattr(saved[k], "shape", ())) != tuple(own[k].shape)]
+    if not (missing or unexpected or reshaped):
+        return
+    what = ", ".join(f"{n} {label}" for n, label in ((len(missing), "missing"), (len(unexpected), "unexpected"),
+                                                      (len(reshaped), "of another shape")) if n)
+    _fail(f"--ckpt_path {path}: belongs to another model or config (its weights against the "
+             f"{type(model).__name__} this config builds: {what}); resume with the config it was trained with, or "
+             "start from its weights with --model.init_from")
 
 
 def resolve_ckpt_path(ckpt: str, trainer_config: Any) -> Path:
@@ -66,7 +182,7 @@ def resolve_ckpt_path(ckpt: str, trainer_config: Any) -> Path:
     if ckpt != "last":
         path = Path(ckpt)
         if not path.is_file():
-            sys.exit(f"error: --ckpt_path {ckpt}: no such checkpoint file")
+            _fail(f"--ckpt_path {ckpt}: no such checkpoint file")
         return path
     dirs = []
     for cb in trainer_config.get("callbacks") or []:
@@ -75,7 +191,7 @@ def resolve_ckpt_path(ckpt: str, trainer_config: Any) -> Path:
     candidates = [p for d in dirs for p in d.glob("last*.ckpt")]
     if not candidates:
         where = ", ".join(map(str, dirs)) or "(no ModelCheckpoint dirpath configured)"
-        sys.exit(f"error: --ckpt_path last: no last.ckpt in {where}; train once first")
+        _fail(f"--ckpt_path last: no last.ckpt in {where}; train once first")
     return max(candidates, key=lambda p: p.stat().st_mtime)
 
 
@@ -117,13 +233,17 @@ def main(args: list[str] | None = None) -> KwsCLI:
         trainer_defaults={"callbacks": [WandbRunIdCallback()]},
         args=args,
     )
-    ckpt = cli.config.get("ckpt_path")
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
-    if cli.config.get("test") and not cli.trainer.interrupted:
-        has_best = any(isinstance(cb, ModelCheckpoint) and cb.best_model_path for cb in cli.trainer.callbacks)
-        cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best" if has_best else None)
-        if cli.trainer.is_global_zero:
-            print_summary(cli.trainer)
+    with cli.trust:
+        ckpt = cli.config.get("ckpt_path")
+        if ckpt and cli.resume_checkpoint is not None:
+            check_resume(cli.resume_checkpoint, ckpt, cli.model)
+            cli.resume_checkpoint = None  # Lightning reads the file again; do not hold the weights twice
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
+        if cli.config.get("test") and not cli.trainer.interrupted:
+            has_best = any(isinstance(cb, ModelCheckpoint) and cb.best_model_path for cb in cli.trainer.callbacks)
+            cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best" if has_best else None)
+            if cli.trainer.is_global_zero:
+                print_summary(cli.trainer)
     return cli
 
 

@@ -153,3 +153,39 @@ def test_fit_ctc_through_the_cli_logs_wer_and_cer(trained_ctc):
     assert {"val/wer", "val/cer", "train/loss_epoch"} <= set(logged)
     ckpt = torch.load(cli.trainer.checkpoint_callback.best_model_path, weights_only=True)
     assert ckpt["hyper_parameters"]["labels"] == ["", "a", "b", "c"]
+
+
+# -- bad config values and checkpoints: one line, before any training ---------------------------------------------
+@pytest.mark.parametrize("flag, says", [
+    ("--trainer.max_epochs=many", "error: trainer.max_epochs: Expected a <class 'int'> (given: many)"),
+    ("--model.chanels=[8]", "error: model (kwslab.models.KeywordClassifier): Option 'chanels' is not accepted"),
+    ("--trainer.max_epoch=2", "error: unrecognized arguments: --trainer.max_epoch=2"),
+    ("--data.init_args.batch_size=-1", "error: config: batch_size must be >= 1"),
+])
+def test_bad_config_values_and_abbreviations_are_one_line(tiny_data, tmp_path, capsys, flag, says):
+    """60-110 lines of jsonargparse around the right message; --trainer.max_epoch was silently taken for
+    --trainer.max_epochs (a prefix abbreviation)."""
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(tiny_config(tiny_data, tmp_path)), flag])
+    assert exc.value.code == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and err[0].startswith(says), err
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_resuming_from_another_models_checkpoint_is_one_line(tiny_data, tmp_path, capsys):
+    """fit --ckpt_path with a checkpoint of another model printed Lightning's lists of every state_dict key."""
+    from tests.support.checkpoints import ctc_checkpoint
+
+    other = ctc_checkpoint(tmp_path / "ctc.ckpt")
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(tiny_config(tiny_data, tmp_path / "run")), f"--ckpt_path={other}"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and f"--ckpt_path {other}: belongs to another model or config" in lines[0]
+    assert "Traceback" not in err and "state_dict" not in err
+    (tmp_path / "empty.ckpt").write_bytes(b"")
+    with pytest.raises(SystemExit):
+        main(["--config", str(tiny_config(tiny_data, tmp_path / "run")), f"--ckpt_path={tmp_path / 'empty.ckpt'}"])
+    assert "empty.ckpt: is empty (0 bytes)" in capsys.readouterr().err
