@@ -144,3 +144,17 @@ def test_tune_alpha_beta_reports_wer_per_pair() -> None:
     res = tune_alpha_beta(lps, ["the cat sat"] * 3, vocab, lm, alphas=[0.0, 1.0], betas=[0.0, 0.5], beam_width=8)
     assert len(res) == 4 and res[0]["wer"] == 0.0 and res[0]["alpha"] == 1.0
     assert max(r["wer"] for r in res if r["alpha"] == 0.0) == pytest.approx(1 / 3)
+
+
+def test_a_malformed_arpa_file_is_named_with_its_line_but_never_quoted(tmp_path: Path) -> None:
+    """--lm pointing at the wrong file (a .env, say) must not copy its lines into the error."""
+    path = tmp_path / "env.arpa"
+    path.write_text("\\data\\\nngram 1=1\n\n\\1-grams:\nOPENAI_API_KEY=sk-test-123 a b c\n\\end\\\n")
+    with pytest.raises(ArpaError) as exc:
+        NGramLM.load_arpa(path)
+    assert str(exc.value).startswith(f"{path}:5:") and "sk-test" not in str(exc.value)
+    (tmp_path / "bin.arpa").write_bytes(b"\xff\xfe\x00secret")
+    with pytest.raises(ArpaError, match=r"bin\.arpa: not an ARPA file \(not UTF-8 text\)"):
+        NGramLM.load_arpa(tmp_path / "bin.arpa")
+    with pytest.raises(ArpaError, match="not a regular file"):
+        NGramLM.load_arpa(tmp_path)
