@@ -70,7 +70,8 @@ def compose_streams(manifest: str | Path, out: str | Path, *, keywords: Sequence
     distractors = [r for r in rows if r.keyword not in kw and r.keyword != SILENCE_LABEL]
     silences = [r for r in rows if r.keyword == SILENCE_LABEL]
     if not targets:
-        raise ManifestError(f"{manifest}: no row has one of the keywords {sorted(kw)}")
+        raise ManifestError(manifest, [f"no row has one of the keywords {sorted(kw)}; pass --keywords that the "
+                                       "manifest's keyword column holds"])
     if keyword_fraction < 1 and not distractors:
         keyword_fraction = 1.0  # nothing else to place
     rng = np.random.default_rng(seed)

@@ -38,3 +38,10 @@ def test_stream_manifest_errors_name_every_problem(tmp_path):
     (tmp_path / "n.json").write_text("{")
     with pytest.raises(StreamManifestError, match="not a readable JSON"):
         read_stream_manifest(tmp_path / "n.json")
+
+
+def test_a_manifest_without_the_keywords_is_one_manifest_error_naming_them(tone_data, tmp_path):
+    from kwslab.data.manifest import ManifestError
+
+    with pytest.raises(ManifestError, match=r"no row has one of the keywords \['marvin'\]"):
+        compose_streams(tone_data["test"], tmp_path / "s", keywords=["marvin"], streams=1, duration=10.0)
