@@ -42,8 +42,8 @@ from kwslab.audio import WavError
 from kwslab.checkpoint import CheckpointError, OutputExistsError, check_output
 from kwslab.data.manifest import ManifestError
 from kwslab.decoding.lm import ArpaError
-from kwslab.decoding.settings import (DecoderSettingsError, add_decoder_arguments, finite_float, positive_float,
-                                     positive_int, settings_from_args)
+from kwslab.decoding.settings import (DecoderSettingsError, add_decoder_arguments, positive_float, positive_int,
+                                     settings_from_args)
 from kwslab.inference.loaded import UnusableAudioError, load_model
 from kwslab.models.base import add_allow_class_argument, allowed_classes
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="AdamW learning rate, cosine schedule (default 5e-4)")
     st.add_argument("--repeats", type=positive_int, default=4,
                     help="times each pseudo-labelled clip is listed (default 4)")
-    st.add_argument("--min-margin", type=finite_float, default=0.0,
+    st.add_argument("--min-margin", type=float, default=0.0,
                     help="keep a clip only when its best transcript beats the runner-up by this log score (default "
                          "0: every non-empty transcript; on FSDD keeping all was better than a margin of 2)")
     st.add_argument("--rounds", type=positive_int, default=1,
@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     replay = None if args.replay is None else ([] if [r.lower() for r in args.replay] == ["none"] else args.replay)
     try:
         with allowed_classes(args.allow_class):
+            if Path(args.out).resolve() == Path(args.ckpt).resolve():
+                raise AdaptationError(f"{args.out}: --out is the source checkpoint; write the adapted model to a new "
+                                      "file")
             check_output(args.out, args.force)
             files = audio_files(args.paths, args.manifest)
             method = args.method
