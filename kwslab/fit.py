@@ -31,7 +31,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from kwslab.callbacks import ConfusionMatrixCallback, WandbRunIdCallback
+from kwslab.audio import WavError
 from kwslab.checkpoint import CheckpointError, load_checkpoint
+from kwslab.data.manifest import ManifestError
 from kwslab.inference.loaded import model_kind
 from kwslab.metrics import format_report
 from kwslab.models.base import allowed_classes
@@ -238,12 +240,15 @@ def main(args: list[str] | None = None) -> KwsCLI:
         if ckpt and cli.resume_checkpoint is not None:
             check_resume(cli.resume_checkpoint, ckpt, cli.model)
             cli.resume_checkpoint = None  # Lightning reads the file again; do not hold the weights twice
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
-        if cli.config.get("test") and not cli.trainer.interrupted:
-            has_best = any(isinstance(cb, ModelCheckpoint) and cb.best_model_path for cb in cli.trainer.callbacks)
-            cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best" if has_best else None)
-            if cli.trainer.is_global_zero:
-                print_summary(cli.trainer)
+        try:
+            cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
+            if cli.config.get("test") and not cli.trainer.interrupted:
+                has_best = any(isinstance(cb, ModelCheckpoint) and cb.best_model_path for cb in cli.trainer.callbacks)
+                cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path="best" if has_best else None)
+                if cli.trainer.is_global_zero:
+                    print_summary(cli.trainer)
+        except (ManifestError, WavError) as exc:  # the data named in the config: its message lists every bad row
+            _fail(str(exc))
     return cli
 
 

@@ -189,3 +189,26 @@ def test_resuming_from_another_models_checkpoint_is_one_line(tiny_data, tmp_path
     with pytest.raises(SystemExit):
         main(["--config", str(tiny_config(tiny_data, tmp_path / "run")), f"--ckpt_path={tmp_path / 'empty.ckpt'}"])
     assert "empty.ckpt: is empty (0 bytes)" in capsys.readouterr().err
+
+
+def test_a_manifest_the_datamodule_refuses_at_fit_start_is_an_error_not_a_traceback(tiny_data, tmp_path, capsys):
+    """A NaN clip refused by the manifest reader when fit set up its data gave a 30-line traceback."""
+    import numpy as np
+
+    from kwslab.audio import wav_bytes
+    from kwslab.data.manifest import write_manifest
+
+    data = bytearray(wav_bytes(np.full(8000, 0.1, np.float32), 16000, float_format=True))
+    start = data.find(b"data") + 8
+    data[start:start + 40] = np.full(10, np.nan, np.float32).tobytes()
+    (tmp_path / "nan.wav").write_bytes(bytes(data))
+    manifest = tmp_path / "train.csv"
+    good = list(csv.DictReader(tiny_data["train"].open()))
+    write_manifest(manifest, [{"filename": str(tmp_path / "nan.wav"), "keyword": "high"}]
+                   + [{"filename": r["filename"], "keyword": r["keyword"]} for r in good])
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(tiny_config(tiny_data, tmp_path / "run")), f"--data.init_args.train_manifest={manifest}",
+              "--test=false"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error: manifest" in err and "nan.wav" in err
