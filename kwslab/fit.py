@@ -105,6 +105,12 @@ class KwsCLI(LightningCLI):
     trust: contextlib.ExitStack  # the config's class paths, allowed until main() returns
     resume_checkpoint: dict | None = None
 
+    def __deepcopy__(self, memo: dict) -> "KwsCLI":
+        """The CLI itself, never a copy. LightningCLI's factories (the optimizer and scheduler partials) hold the
+        CLI, so deep-copying a model (the EMA callback does) reached it: the trainer, the resume checkpoint and the
+        trust stack (whose generator cannot be copied). There is one CLI per run; the copy shares it."""
+        return self
+
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
         """The parser, raising instead of printing 50 lines of usage and nested errors (see parse_arguments)."""
         parser = super().init_parser(**{**kwargs, "exit_on_error": False, "allow_abbrev": False})
