@@ -80,7 +80,9 @@ def _main_stream(args: argparse.Namespace) -> int:
 
     try:
         result = evaluate_stream_manifest(args.ckpt, args.stream_manifest, target_fa_per_hour=args.target_fa_per_hour,
-                                          tolerance=args.tolerance, png=args.png, hop=args.hop, window=args.window,
+                                          tolerance=args.tolerance, hop=args.hop, window=args.window,
+                                          png=args.png or default_png("det", Path(args.stream_manifest).parent.name
+                                                                      or "streams"),
                                           smooth=args.smooth, refractory=args.refractory)
     except (*INPUT_ERRORS, StreamManifestError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

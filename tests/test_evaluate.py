@@ -46,8 +46,11 @@ def test_evaluate_an_ensemble_of_checkpoints(trained_keyword, tiny_data, tmp_pat
 
 
 @pytest.mark.slow
-def test_evaluate_reports_unknown_keywords_and_predict_reports_bad_files(trained_keyword, tmp_path, capsys):
+def test_evaluate_reports_unknown_keywords_and_predict_reports_bad_files(trained_keyword, tmp_path, capsys,
+                                                                          monkeypatch):
     from tests.support.keyword_task import make_tiny_dataset
+
+    monkeypatch.chdir(tmp_path)  # the default confusion PNG goes to the working directory
 
     other = make_tiny_dataset(tmp_path, per_class={"test": 2}, classes={"buzz": 5000.0, "low": 300.0})
     assert evaluate_main(["--ckpt", str(trained_keyword), "--manifest", str(other["test"])]) == 2

@@ -111,8 +111,8 @@ def evaluate_keywords(ckpt: str | Path | Sequence[str | Path], manifest: str | P
     mix, but all must have the same labels in the same order. Returns the report dict (plus confusion matrix,
     PNG path and the checkpoints used).
 
-    ``png``: where to plot the confusion matrix (None: ``confusion_<manifest>.png`` in the working directory; False:
-    no plot, ``result["png"]`` None). A failed write is ``result["warnings"]``, never an exception.
+    ``png``: where to plot the confusion matrix (None or False: no plot, ``result["png"]`` None; the command's default
+    is :func:`default_png` in the working directory). A failed write is ``result["warnings"]``, never an exception.
     """
     if batch_size < 1:
         raise EvaluationError(f"batch size must be at least 1, got {batch_size}")
@@ -127,8 +127,8 @@ def evaluate_keywords(ckpt: str | Path | Sequence[str | Path], manifest: str | P
     result = {**report, "confusion_matrix": cm.tolist(), "labels": labels, "png": None, "title": title,
               "skipped_unknown": dict(unknown), "clips": len(rows), "checkpoints": [str(m.path) for m in models],
               "warnings": []}
-    if png is not False:
-        warning = save_confusion_png(result, png if png else default_png("confusion", manifest))
+    if png:
+        warning = save_confusion_png(result, png)
         result["warnings"] += [warning] if warning else []
     return result
 
@@ -138,8 +138,9 @@ def evaluate_stream_manifest(ckpt: str | Path, stream_manifest: str | Path, *, t
                              **stream: object) -> dict:
     """Streaming evaluation of a keyword checkpoint on ``streams.json``; see
     :func:`kwslab.stream.evaluation.evaluate_streams` (``stream``: StreamConfig fields; None keeps defaults;
-    ``threads``: torch threads, default 1, fastest for streaming batches). ``png``: the DET curve (None:
-    ``det_<folder>.png`` in the working directory); a failed write is ``result["warnings"]``."""
+    ``threads``: torch threads, default 1, fastest for streaming batches). ``png``: the DET curve (None: no plot;
+    the command's default is :func:`default_png` in the working directory); a failed write is
+    ``result["warnings"]``."""
     from kwslab.data.sources.streams import read_stream_manifest
     from kwslab.stream import StreamConfig
     from kwslab.stream.evaluation import evaluate_streams
@@ -147,7 +148,7 @@ def evaluate_stream_manifest(ckpt: str | Path, stream_manifest: str | Path, *, t
     entries = read_stream_manifest(stream_manifest)
     backend = torch_backend(ckpt, threads=threads)
     config = StreamConfig(**{k: v for k, v in stream.items() if v is not None})
-    png = Path(png) if png else default_png("det", Path(stream_manifest).parent.name or "streams")
+    png = Path(png) if png else None
     result = evaluate_streams(backend, [(e.path, e.duration, e.events) for e in entries], config,
                               target_fa_per_hour=target_fa_per_hour, tolerance=tolerance, png=png,
                               title=f"{Path(ckpt).name} on {Path(stream_manifest).parent.name}")
