@@ -30,7 +30,8 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from kwslab.callbacks import ConfusionMatrixCallback, WandbRunIdCallback
+from kwslab.callbacks import (CheckpointFolderInUse, CheckpointFolderLock, ConfusionMatrixCallback,
+                              WandbRunIdCallback)
 from kwslab.audio import WavError
 from kwslab.checkpoint import CheckpointError, load_checkpoint
 from kwslab.data.manifest import ManifestError
@@ -238,7 +239,7 @@ def main(args: list[str] | None = None) -> KwsCLI:
         run=False,
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={"callbacks": [WandbRunIdCallback()]},
+        trainer_defaults={"callbacks": [WandbRunIdCallback(), CheckpointFolderLock()]},
         args=args,
     )
     with cli.trust:
@@ -254,6 +255,8 @@ def main(args: list[str] | None = None) -> KwsCLI:
                 if cli.trainer.is_global_zero:
                     print_summary(cli.trainer)
         except (ManifestError, WavError) as exc:  # the data named in the config: its message lists every bad row
+            _fail(str(exc))
+        except CheckpointFolderInUse as exc:  # another live run writes into this run's checkpoint folder
             _fail(str(exc))
     return cli
 

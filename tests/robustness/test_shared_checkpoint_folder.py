@@ -45,7 +45,8 @@ def _wait_for_file(path: Path, proc: subprocess.Popen, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def test_second_fit_into_a_live_runs_folder_is_refused_and_a_killed_runs_lock_does_not_block(tiny_data, tmp_path):
+def test_second_fit_into_a_live_runs_folder_is_refused_and_a_killed_runs_lock_does_not_block(tiny_data, tmp_path,
+                                                                                            capsys):
     config = tiny_config(tiny_data, tmp_path, epochs=3)
     ckpt_dir = tmp_path / "ckpt"
     ready = tmp_path / "first-run-ready"
@@ -57,10 +58,12 @@ def test_second_fit_into_a_live_runs_folder_is_refused_and_a_killed_runs_lock_do
     try:
         _wait_for_file(ready, first, timeout=180)
         first_last = (ckpt_dir / "last.ckpt").read_bytes()
-        with pytest.raises(RuntimeError, match="in use by another fit") as refused:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as refused:
             main(["--config", str(config), "--test=false"])
-        message = str(refused.value)
-        assert "\n" not in message
+        assert refused.value.code == 2  # one line from kwslab.fit, not a Lightning traceback
+        message = capsys.readouterr().err.strip()
+        assert "in use by another fit" in message and "\n" not in message and "Traceback" not in message
         for part in (str(ckpt_dir.resolve()), f"pid {first.pid}", socket.gethostname(), "started",
                      "another dirpath", "wait"):
             assert part in message, (part, message)
