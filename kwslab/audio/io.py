@@ -291,21 +291,15 @@ def _open(path: PathLike) -> tuple[BinaryIO, str]:
     name = os.fspath(path)
     try:
         mode = os.stat(name).st_mode  # before open(): opening a FIFO would block until a writer appears
-    except FileNotFoundError:
-        raise WavError(f"{name}: no such file") from None
-    except PermissionError:
-        raise WavError(f"{name}: permission denied") from None
-    except OSError as exc:
-        raise WavError(f"{name}: cannot open: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(mode):
-        raise WavError(f"{name}: is a directory, not a WAV file; name a .wav file inside it")
-    if not stat.S_ISREG(mode):
-        raise WavError(f"{name}: is {_special_kind(mode)}, not a regular file; copy the audio to a .wav file first")
-    try:
+        if stat.S_ISDIR(mode):
+            raise WavError(f"{name}: is a directory, not a WAV file; name a .wav file inside it")
+        if not stat.S_ISREG(mode):
+            raise WavError(f"{name}: is {_special_kind(mode)}, not a regular file; copy the audio to a .wav file "
+                           "first")
         return open(name, "rb"), str(name)
     except FileNotFoundError:
         raise WavError(f"{name}: no such file") from None
-    except IsADirectoryError:
+    except IsADirectoryError:  # replaced by a folder between stat() and open()
         raise WavError(f"{name}: is a directory, not a WAV file") from None
     except PermissionError:
         raise WavError(f"{name}: permission denied") from None
