@@ -5,15 +5,18 @@ untrusted file cannot run pickled code. Everything inference needs is plain data
 """
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import torch
 from torch import nn
+
+from kwslab.files import atomic_write
+
+__all__ = ["CheckpointError", "OutputExistsError", "atomic_write", "check_output", "load_checkpoint",
+           "save_checkpoint", "transfer_weights"]  # atomic_write: kwslab.files, re-exported for export
 
 
 class CheckpointError(ValueError):
@@ -96,44 +99,10 @@ def check_output(out: str | Path, force: bool = False, flag: str = "--out") -> P
     return out
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(out: str | Path, write: Callable[[Any], None],
-                 check: Callable[[str], None] | None = None) -> Path:
-    """Write a file atomically: ``write(f)`` fills a temp file in the same folder, ``check(tmp_path)`` may inspect
-    it (raise to abandon it), then a rename puts it in place. A crash or a full disk never leaves a half-written
-    file, and an existing file is replaced only by a complete one.
-
-    Mode: a new file gets the usual mode for the umask (0644 under umask 022, not mkstemp's 0600); a replaced
-    file keeps its own mode.
-    """
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = out.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, mode)
-        if check is not None:
-            check(tmp)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return out
-
-
 def save_checkpoint(data: Mapping[str, Any], out: str | Path) -> Path:
-    """Write a checkpoint dict to ``out`` atomically (:func:`atomic_write`: a temp file in the same folder, then a
-    rename; a new file gets the umask's mode, a replaced one keeps its own). Callers that must not replace another
-    file check first with :func:`check_output`."""
+    """Write a checkpoint dict to ``out`` atomically (:func:`kwslab.files.atomic_write`: a temp file in the same
+    folder, then a rename; a new file gets the umask's mode, a replaced one keeps its own). Callers that must not
+    replace another file check first with :func:`check_output`."""
     return atomic_write(out, lambda f: torch.save(dict(data), f))
 
 

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1] / "kwslab"
 # A prefix that names no module yet is fine (kwslab/inference/ and kwslab/adaptation/ are being created).
 # Top-level modules of kwslab/ that no prefix covers are commands: the top layer, one unit each.
 LAYERS: list[list[tuple[str, ...]]] = [
-    # foundations: WAV files; the character vocabulary; error rates and confusion matrices
-    [("kwslab.audio",), ("kwslab.text",), ("kwslab.metrics",)],
+    # foundations: WAV files; the character vocabulary; error rates and confusion matrices; atomic file writes
+    [("kwslab.audio",), ("kwslab.text",), ("kwslab.metrics",), ("kwslab.files",)],
     # features from samples (NumPy)
     [("kwslab.dsp",)],
     # waveform and SpecAugment transforms

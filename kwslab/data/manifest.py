@@ -33,11 +33,12 @@ import io
 import math
 import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+
+from kwslab.files import atomic_write_text  # re-exported: tts and the preparers write through it
 
 if TYPE_CHECKING:
     from kwslab.text import CharVocab
@@ -398,23 +399,6 @@ def write_manifest(path: str | os.PathLike[str], rows: Iterable[Mapping[str, obj
         values["filename"] = _relative_filename(values["filename"], folder)
         writer.writerow([_cell(c, values.get(c, "")) for c in MANIFEST_COLUMNS])
     atomic_write_text(path, buf.getvalue())
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
-    """Write UTF-8 text to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def split_rows(rows: Iterable[ManifestRow]) -> dict[str, list[ManifestRow]]:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from kwslab.decoding.kneser_ney import kneser_ney_tables
+from kwslab.files import atomic_write_text
 
 __all__ = ["NGramLM", "ArpaError", "SPACE_TOKEN", "LN10"]
 
@@ -188,14 +188,7 @@ class NGramLM:
                 out.append(row)
             out.append("")
         out.append("\\end\\")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write("\n".join(out) + "\n")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_text(path, "\n".join(out) + "\n")
 
     @classmethod
     def train(cls, sentences: Iterable[str], order: int = 3, unit: str = "word") -> "NGramLM":
