@@ -6,7 +6,7 @@ checkpoint's ``hyper_parameters``, so :func:`kwslab.checkpoint.load_model` rebui
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import lightning as L
 import torch
@@ -16,7 +16,8 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from kwslab.checkpoint import load_checkpoint, transfer_weights
-from kwslab.models.base import NetworkFactory, build_network, build_optimizers, default_adamw, network_spec
+from kwslab.models.base import (NetworkFactory, allowed_classes, build_network, build_optimizers, default_adamw,
+                                network_spec)
 from kwslab.nets.cnn import KeywordCNN
 
 LEGACY_NET_ARGS = ("channels", "kernel_size", "pool", "hidden", "dropout")
@@ -74,7 +75,11 @@ class KeywordClassifier(L.LightningModule):
         self.labels = labels
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.net = build_network(spec, _num_features(feature_config), num_outputs)
+        # A class object handed over in Python (or by LightningCLI from the user's config) is trusted: the caller
+        # already imported it. Only a class *path* (from a checkpoint or a dict) must pass the allow-list.
+        trusted = [] if net is None or isinstance(net, Mapping) else [spec["class_path"]]
+        with allowed_classes(trusted):
+            self.net = build_network(spec, _num_features(feature_config), num_outputs)
         if freeze_backbone and not isinstance(getattr(self.net, "backbone", None), torch.nn.Module):
             raise ValueError(f"model.freeze_backbone: {spec['class_path']} has no `backbone` module to freeze")
         if init_from:

@@ -157,3 +157,19 @@ def test_a_network_class_outside_kwslab_is_refused_before_import_unless_allowed(
         assert type(KeywordClassifier(3, feature_config=FEATURES, net=spec).net).__name__ == "DilatedTCN"
     monkeypatch.setenv("KWSLAB_ALLOW_CLASSES", "other_pkg, userpkg.nets.DilatedTCN")
     assert type(KeywordClassifier(3, feature_config=FEATURES, net=spec).net).__name__ == "DilatedTCN"
+
+
+def test_a_network_class_object_given_in_python_is_trusted_but_its_path_is_not(monkeypatch):
+    """Handing the class itself to the classifier means the caller already imported it; a class path (as a
+    checkpoint holds it) still needs the allow-list."""
+    from kwslab.models import KeywordClassifier
+    from kwslab.models.base import UntrustedClassError
+
+    monkeypatch.syspath_prepend(str(REPO / "tests" / "fixtures_pkg"))
+    monkeypatch.delenv("KWSLAB_ALLOW_CLASSES", raising=False)
+    from userpkg.nets import DilatedTCN
+
+    model = KeywordClassifier(3, ["a", "b", "c"], FEATURES, net=DilatedTCN)
+    assert type(model.net) is DilatedTCN and model.hparams["net"]["class_path"] == "userpkg.nets.DilatedTCN"
+    with pytest.raises(UntrustedClassError, match="--allow-class userpkg.nets.DilatedTCN"):
+        KeywordClassifier(3, ["a", "b", "c"], FEATURES, net=dict(model.hparams["net"]))
