@@ -49,8 +49,10 @@ LAYERS: list[list[tuple[str, ...]]] = [
     # onnx_infer.py and transcribe.py are moving into the package kwslab/inference/ (issue 14); until then they
     # are this unit.
     [("kwslab.inference", "kwslab.onnx_infer", "kwslab.transcribe")],
-    # adapting a loaded model to new audio (BatchNorm statistics, self-training)
-    [("kwslab.adaptation",)],
+    # adapting a loaded model to new audio (BatchNorm statistics, self-training); serving a loaded model over HTTP
+    # (kwslab.serving, the library of `python -m kwslab.serve`: it sits on inference and stream, and neither it nor
+    # adaptation imports the other)
+    [("kwslab.adaptation",), ("kwslab.serving",)],
     # what the training command plugs into Lightning
     [("kwslab.callbacks", "kwslab.averaging"), ("kwslab.loggers",)],
     # (top) the commands: every other kwslab/*.py
