@@ -327,3 +327,48 @@ class LatestCheckpoint(ModelCheckpoint):
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
         release_checkpoint_folders(trainer)
+
+
+class EpochLines(Callback):
+    """One line per epoch on stdout when there is no progress bar (a log file, CI, ``nohup``, ``| tee``), e.g.
+    ``epoch 3/9  train/loss 0.4123  val/loss 0.3871  val/acc 0.9125  12.4 s``.
+
+    Progress bars redraw with carriage returns, which a file keeps: megabytes of redraws per run. ``kwslab.fit``
+    turns the bar off when stdout is not a terminal (unless the config sets ``trainer.enable_progress_bar``) and
+    adds this callback, which stays silent whenever the trainer has a progress bar. The epoch index is Lightning's
+    (0-based, as in checkpoint names) over the last one; validation metrics appear in the epochs that ran it.
+    """
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+        self._validated = False
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start, self._validated = time.monotonic(), False
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._validated = True
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.progress_bar_callback is not None or not trainer.is_global_zero:
+            return
+        print(self.line(trainer.current_epoch, trainer.max_epochs, trainer.callback_metrics,
+                        time.monotonic() - self._start, validated=self._validated), flush=True)
+
+    @staticmethod
+    def line(epoch: int, max_epochs: int | None, metrics: dict[str, Any], seconds: float, *,
+             validated: bool = True) -> str:
+        """The epoch's line: train/* and (when validation ran) val/* epoch metrics, losses first, then seconds."""
+        values: dict[str, float] = {}
+        for key, value in metrics.items():
+            if key.endswith("_step") or not key.startswith(("train/", "val/") if validated else "train/"):
+                continue
+            try:
+                values[key.removesuffix("_epoch")] = float(value)
+            except (TypeError, ValueError):  # a non-scalar metric has no place on one line
+                continue
+        order = sorted(values, key=lambda k: (not k.startswith("train/"), not k.endswith("/loss"), k))
+        last = f"/{max_epochs - 1}" if max_epochs and max_epochs > 0 else ""
+        parts = [f"epoch {epoch}{last}"] + [f"{k} {values[k]:.4f}" for k in order] + [f"{seconds:.1f} s"]
+        return "  ".join(parts)

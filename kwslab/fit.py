@@ -12,6 +12,9 @@ A config whose datamodule reads manifests that do not exist (and that does not b
 datamodules of ``configs/cnn.yaml`` and ``configs/ctc.yaml`` do) stops before anything is built, with one line naming
 the missing manifest and the commands in the config's header comment that make it (:func:`missing_data_message`).
 
+Progress: bars when stdout is a terminal; otherwise (a log file, CI, ``| tee``) no bar and one line per epoch with
+the metrics (:class:`kwslab.callbacks.EpochLines`). ``trainer.enable_progress_bar`` in a config decides explicitly.
+
 Options are never abbreviated (``--trainer.max_epoch`` is refused, not taken for ``--trainer.max_epochs``), and a bad
 option or value is one line naming the key and the reason. The classes the config names are trusted for the run (a
 checkpoint read later names classes only through :func:`kwslab.models.base.resolve_class`, which imports nothing
@@ -34,7 +37,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from kwslab.callbacks import (CheckpointFolderInUse, CheckpointFolderLock, ConfusionMatrixCallback,
+from kwslab.callbacks import (CheckpointFolderInUse, CheckpointFolderLock, ConfusionMatrixCallback, EpochLines,
                               WandbRunIdCallback)
 from kwslab.audio import WavError
 from kwslab.checkpoint import CheckpointError, load_checkpoint
@@ -302,6 +305,13 @@ class KwsCLI(LightningCLI):
             self._resume(ckpt)
         self.trust.enter_context(allowed_classes(sorted(_class_paths(self.config))))
 
+    def instantiate_trainer(self, **kwargs: Any) -> L.Trainer:
+        """The trainer; with ``trainer.enable_progress_bar`` unset, a bar only when stdout is a terminal (a log
+        file gets :class:`~kwslab.callbacks.EpochLines`' one line per epoch instead of megabytes of redraws)."""
+        if self._get(self.config_init, "trainer", default={}).get("enable_progress_bar") is None:
+            kwargs.setdefault("enable_progress_bar", sys.stdout.isatty())
+        return super().instantiate_trainer(**kwargs)
+
     def _resume(self, ckpt: str) -> None:
         """Resolve ``--ckpt_path``, read it once (exit with one line if it is not a checkpoint), keep its W&B run."""
         path = resolve_ckpt_path(ckpt, self.config.get("trainer", {}))
@@ -386,7 +396,7 @@ def main(args: list[str] | None = None) -> KwsCLI:
         run=False,
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={"callbacks": [WandbRunIdCallback(), CheckpointFolderLock()]},
+        trainer_defaults={"callbacks": [WandbRunIdCallback(), CheckpointFolderLock(), EpochLines()]},
         args=args,
     )
     with cli.trust:

@@ -31,3 +31,14 @@ def test_callback_names_misclassified_files_and_writes_png(tmp_path):
     assert result["misclassified"] == [("/clips/4.wav", "no", "yes"), ("/clips/0.wav", "no", "yes"),
                                        ("/clips/1.wav", "yes", "no")]
     assert Path(result["png"]).is_file() and Path(result["png"]).stat().st_size > 1000
+
+
+def test_epoch_line_puts_losses_first_and_drops_step_values():
+    from kwslab.callbacks import EpochLines
+
+    metrics = {"val/acc": torch.tensor(0.9125), "train/loss_step": torch.tensor(9.0), "val/loss": torch.tensor(0.38712),
+               "train/loss_epoch": torch.tensor(0.41234), "train/acc": torch.tensor(0.875), "lr-Adam": 0.01}
+    assert EpochLines.line(3, 10, metrics, 12.43) == \
+        "epoch 3/9  train/loss 0.4123  train/acc 0.8750  val/loss 0.3871  val/acc 0.9125  12.4 s"
+    # an epoch without validation (check_val_every_n_epoch) does not repeat the last epoch's val metrics
+    assert EpochLines.line(4, 10, metrics, 1.0, validated=False) == "epoch 4/9  train/loss 0.4123  train/acc 0.8750  1.0 s"

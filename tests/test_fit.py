@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -212,3 +213,40 @@ def test_a_manifest_the_datamodule_refuses_at_fit_start_is_an_error_not_a_traceb
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "error: manifest" in err and "nan.wav" in err
+
+
+def _config_without_progress_key(config: Path, value: object = "unset") -> Path:
+    import yaml
+
+    loaded = yaml.safe_load(config.read_text())
+    loaded["trainer"].pop("enable_progress_bar")
+    if value != "unset":
+        loaded["trainer"]["enable_progress_bar"] = value
+    config.write_text(yaml.safe_dump(loaded))
+    return config
+
+
+def test_output_that_is_not_a_terminal_gets_one_line_per_epoch_and_no_bar(tiny_data, tmp_path, capsys):
+    """capsys' stdout is not a terminal (as in CI, nohup, a log file): no progress-bar redraws, one line per epoch
+    with the epoch, train and val losses, val/acc and seconds."""
+    config = _config_without_progress_key(tiny_config(tiny_data, tmp_path, epochs=2))
+    cli = main(["--config", str(config), "--test=false"])
+    captured = capsys.readouterr()
+    assert cli.trainer.progress_bar_callback is None
+    assert "\r" not in captured.out + captured.err
+    lines = [line for line in captured.out.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == ["0/1", "1/1"]
+    for line in lines:
+        assert re.fullmatch(r"epoch \d/1  train/loss \d\.\d{4}  train/acc \d\.\d{4}  train/f1 \d\.\d{4}  "
+                            r"val/loss \d\.\d{4}  val/acc \d\.\d{4}  val/f1 \d\.\d{4}  \d+\.\d s", line), line
+    logged = list(csv.DictReader((tmp_path / "lightning_logs" / "version_0" / "metrics.csv").open()))
+    val_acc = [float(r["val/acc"]) for r in logged if r.get("val/acc")]
+    assert [float(line.split("val/acc ")[1].split()[0]) for line in lines] == pytest.approx(val_acc, abs=5e-5)
+
+
+def test_a_config_that_asks_for_the_progress_bar_gets_it(tiny_data, tmp_path, capsys):
+    config = _config_without_progress_key(tiny_config(tiny_data, tmp_path, epochs=1), True)
+    cli = main(["--config", str(config), "--test=false"])
+    out = capsys.readouterr().out
+    assert cli.trainer.progress_bar_callback is not None
+    assert not [line for line in out.splitlines() if line.startswith("epoch ")]  # the bar, not both
