@@ -270,7 +270,13 @@ class KwsCLI(LightningCLI):
             super().instantiate_classes()
         except ValueError as exc:  # jsonargparse wraps it in a ValueError listing its Union attempts
             self.trust.close()  # the run never starts: the config's classes are trusted no longer
-            _fail(f"config: {short_parser_error(str(exc))}")
+            message = f"config: {short_parser_error(str(exc))}"
+            if "num_classes" in message:  # torchmetrics' words; the classes come from the data
+                data = self.config.get("data") or {}
+                manifest = (data.get("init_args") or {}).get("train_manifest")
+                message += (f" (the model's classes are data.init_args.labels, else the keywords of "
+                            f"data.init_args.train_manifest {manifest}: it needs two or more)")
+            _fail(message)
         except BaseException:
             self.trust.close()
             raise

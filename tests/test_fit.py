@@ -250,3 +250,13 @@ def test_a_config_that_asks_for_the_progress_bar_gets_it(tiny_data, tmp_path, ca
     out = capsys.readouterr().out
     assert cli.trainer.progress_bar_callback is not None
     assert not [line for line in out.splitlines() if line.startswith("epoch ")]  # the bar, not both
+
+
+def test_a_training_manifest_with_one_class_names_the_manifest(tmp_path, capsys):
+    """torchmetrics says 'num_classes ... larger than 1, but got 1'; the user needs to know it came from the data."""
+    data = make_tiny_dataset(tmp_path / "one", per_class={"train": 2, "val": 1, "test": 1}, classes={"high": 3000.0})
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(tiny_config(data, tmp_path, epochs=1)), "--test=false"])
+    assert exc.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"data.init_args.train_manifest {data['train']}: it needs two or more" in errors[0]
