@@ -86,15 +86,16 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"serving the {model.kind} model {model.source} ({model.format}) on http://{args.host}:{args.port} with "
           f"{args.workers} worker(s); POST /predict, WS /stream, GET /model, GET /healthz", file=sys.stderr, flush=True)
+    slots = max(1, (os.cpu_count() or 1) // args.workers)  # model calls at once per worker: the cores it may use
     common = dict(host=args.host, port=args.port, log_config=logging_config(args.log_level), access_log=False,
                   server_header=False)
     if args.workers == 1:
-        uvicorn.run(create_app(model, limits), **common)
+        uvicorn.run(create_app(model, limits, slots), **common)
         return 0
     del model  # each worker loads its own copy from the settings below
     os.environ[CONFIG_ENV] = json.dumps({
         "ckpt": args.ckpt, "onnx": args.onnx, "threads": args.threads, "allow_class": args.allow_class,
-        "decoder": dataclasses.asdict(settings), "limits": dataclasses.asdict(limits)})
+        "decoder": dataclasses.asdict(settings), "limits": dataclasses.asdict(limits), "slots": slots})
     uvicorn.run("kwslab.serving.app:app_from_env", factory=True, workers=args.workers, **common)
     return 0
 

@@ -29,7 +29,7 @@ import numpy as np
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
+import anyio
 from starlette.exceptions import HTTPException
 from starlette.websockets import WebSocketDisconnect
 
@@ -89,8 +89,17 @@ async def wav_upload(request: Request, limit: int) -> tuple[bytes, str]:
     return await upload.read(), os.path.basename(upload.filename or "upload.wav")
 
 
-def create_app(model: ServedModel, limits: Limits = Limits()) -> FastAPI:
-    """The FastAPI app serving ``model`` within ``limits`` (see the module docstring for the routes)."""
+def create_app(model: ServedModel, limits: Limits = Limits(), slots: int = 1) -> "LogRequests":
+    """The FastAPI app serving ``model`` within ``limits`` (see the module docstring for the routes).
+
+    ``slots``: model calls run at once in this process (in threads; the others wait in arrival order). One per
+    core the process may use: more only adds GIL contention and makes the slowest requests much slower.
+    """
+    limiter = anyio.CapacityLimiter(slots)
+
+    async def run(fn: Any, *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
+
     app = FastAPI(title="kwslab", docs_url=None, redoc_url=None, openapi_url=None)
     routes = "GET /healthz, GET /model, POST /predict, WS /stream"
 
@@ -132,13 +141,13 @@ def create_app(model: ServedModel, limits: Limits = Limits()) -> FastAPI:
         if top_k < 1:
             raise RequestError(400, f"top_k must be >= 1, got {top_k}")
         data, name = await wav_upload(request, limits.max_bytes)
-        return await run_in_threadpool(model.predict, data, name, top_k, limits.max_seconds)
+        return await run(model.predict, data, name, top_k, limits.max_seconds)
 
     @app.websocket("/stream")
     async def stream(ws: WebSocket) -> None:
         await ws.accept()
         try:
-            await _stream(ws, model, limits)
+            await _stream(ws, model, limits, run)
         except RequestError as exc:
             await ws.send_json({"type": "error", "error": str(exc)})
             await ws.close(code=1009 if exc.status == 413 else 1008)
@@ -148,7 +157,7 @@ def create_app(model: ServedModel, limits: Limits = Limits()) -> FastAPI:
     return LogRequests(app)
 
 
-async def _stream(ws: WebSocket, model: ServedModel, limits: Limits) -> None:
+async def _stream(ws: WebSocket, model: ServedModel, limits: Limits, run: Any) -> None:
     q = ws.query_params
     fmt = q.get("format", "s16le")
     if fmt not in PCM_FORMATS:
@@ -186,9 +195,9 @@ async def _stream(ws: WebSocket, model: ServedModel, limits: Limits) -> None:
             if received > limits.max_stream_seconds * rate:
                 raise RequestError(413, f"more than {limits.max_stream_seconds:g} s of audio on one stream "
                                         "(--max-stream-seconds); open a new connection")
-            found = await run_in_threadpool(det.push, block)
+            found = await run(det.push, block)
         elif (msg.get("text") or "").strip().lower() == "end":
-            found = await run_in_threadpool(det.flush)
+            found = await run(det.flush)
             for d in found:
                 await ws.send_json({"type": "detection", **d.to_dict()})
             await ws.send_json({"type": "end", "duration": round(det.duration, 3), "detections": count + len(found)})
@@ -245,4 +254,4 @@ def app_from_env() -> LogRequests:
             model = load_served(ckpt=cfg["ckpt"], settings=settings, threads=cfg["threads"])
     else:
         model = load_served(onnx=cfg["onnx"], settings=settings, threads=cfg["threads"])
-    return create_app(model, Limits(**cfg["limits"]))
+    return create_app(model, Limits(**cfg["limits"]), cfg["slots"])
