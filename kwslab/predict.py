@@ -29,6 +29,7 @@ from kwslab.audio import WavError
 from kwslab.decoding.lm import ArpaError
 from kwslab.decoding.settings import DecoderSettingsError, add_decoder_arguments, finite_float, positive_float, \
     positive_int
+from kwslab.inference import add_model_arguments
 from kwslab.inference.keywords import detect_stream, predict_files, predict_files_onnx
 
 __all__ = ["detect_stream", "main", "predict_files", "predict_files_onnx"]  # the library functions live in inference
@@ -46,9 +47,7 @@ def _errors() -> tuple[type[Exception], ...]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kwslab.predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--ckpt", help="checkpoint written by python -m kwslab.fit")
-    source.add_argument("--onnx", help="model written by python -m kwslab.export (runs without torch)")
+    add_model_arguments(parser)
     parser.add_argument("files", nargs="*", metavar="FILE", help="WAV files (one keyword each)")
     parser.add_argument("--top-k", type=positive_int, default=1,
                         help="also list the K most likely keywords (default 1)")

@@ -23,6 +23,7 @@ import sys
 from kwslab.decoding.lm import ArpaError
 from kwslab.decoding.settings import DecoderSettingsError, add_decoder_arguments, positive_float, positive_int, \
     settings_from_args
+from kwslab.inference import add_model_arguments
 from kwslab.serving.model import Limits, load_served
 
 NEEDS = {"fastapi": "fastapi", "uvicorn": "uvicorn", "python_multipart": "python-multipart"}
@@ -42,9 +43,7 @@ def logging_config(level: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kwslab.serve", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--ckpt", help="checkpoint written by python -m kwslab.fit")
-    source.add_argument("--onnx", help="model written by python -m kwslab.export (runs without torch)")
+    add_model_arguments(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: all)")
     parser.add_argument("--port", type=positive_int, default=8000, help="port (default 8000)")
     parser.add_argument("--workers", type=positive_int, default=1,

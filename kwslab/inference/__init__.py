@@ -24,6 +24,14 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
+def add_model_arguments(parser: Any) -> None:
+    """The model a command runs: ``--ckpt`` (PyTorch) or ``--onnx`` (ONNX Runtime, torch never imported), one of
+    them required. Used by ``predict`` and ``serve``."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ckpt", help="checkpoint written by python -m kwslab.fit")
+    source.add_argument("--onnx", help="model written by python -m kwslab.export (runs without torch)")
+
+
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'kwslab.inference' has no attribute {name!r}")
