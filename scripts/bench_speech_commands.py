@@ -46,6 +46,9 @@ from typing import Any
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script's run-folder helper
+from fsdd_experiments import rooted_callbacks  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO / ".." / "shared" / "data" / "speech_commands"
 DEFAULT_CONFIGS = ("sc12_bcresnet1", "sc12_bcresnet8", "sc12_matchboxnet", "sc12_tcresnet8", "sc12_dscnn")
@@ -92,14 +95,7 @@ def overlay_for(config: Path, run_dir: Path, seed: int, manifests: dict[str, Pat
     folders moved into ``run_dir``.
     """
     base = yaml.safe_load(config.read_text())
-    callbacks = []
-    for cb in base["trainer"].get("callbacks") or []:
-        cb = json.loads(json.dumps(cb))
-        if cb["class_path"].endswith(("ModelCheckpoint", "LatestCheckpoint")):
-            cb["init_args"]["dirpath"] = str(run_dir / "checkpoints")
-        if cb["class_path"].endswith("ConfusionMatrixCallback"):
-            cb["init_args"]["dirpath"] = str(run_dir)
-        callbacks.append(cb)
+    callbacks = rooted_callbacks(base["trainer"].get("callbacks"), run_dir)
     trainer: dict[str, Any] = {
         "default_root_dir": str(run_dir), "enable_progress_bar": False, "callbacks": callbacks,
         "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",

@@ -97,6 +97,20 @@ def _merged(configs: list[Path]) -> dict[str, Any]:
     return out
 
 
+def rooted_callbacks(callbacks: list[dict[str, Any]] | None, run_dir: Path) -> list[dict[str, Any]]:
+    """Copies of a config's callbacks with their folders moved into ``run_dir`` (checkpoints under
+    ``run_dir/checkpoints``), so one run never writes into another's."""
+    out = []
+    for cb in callbacks or []:
+        cb = json.loads(json.dumps(cb))
+        if cb["class_path"].endswith(("ModelCheckpoint", "LatestCheckpoint")):
+            cb["init_args"]["dirpath"] = str(run_dir / "checkpoints")
+        if cb["class_path"].endswith("ConfusionMatrixCallback"):
+            cb["init_args"]["dirpath"] = str(run_dir)
+        out.append(cb)
+    return out
+
+
 def run_fit(run_dir: Path, configs: list[Path], manifests: dict[str, Any], seed: int,
             epochs: int | None) -> dict[str, Any]:
     """Train with ``configs`` + an overlay; evaluate the best and last checkpoints on the test manifest."""
@@ -104,14 +118,7 @@ def run_fit(run_dir: Path, configs: list[Path], manifests: dict[str, Any], seed:
     from kwslab.inference.scoring import evaluate_keywords
 
     base = _merged(configs)
-    callbacks = []
-    for cb in base["trainer"]["callbacks"]:
-        cb = json.loads(json.dumps(cb))
-        if cb["class_path"].endswith(("ModelCheckpoint", "LatestCheckpoint")):
-            cb["init_args"]["dirpath"] = str(run_dir / "checkpoints")
-        if cb["class_path"].endswith("ConfusionMatrixCallback"):
-            cb["init_args"]["dirpath"] = str(run_dir)
-        callbacks.append(cb)
+    callbacks = rooted_callbacks(base["trainer"]["callbacks"], run_dir)
     # The final epoch too: kwslab.callbacks.LatestCheckpoint writes checkpoints/last.ckpt after every epoch.
     if not any(cb["class_path"].endswith("LatestCheckpoint") for cb in callbacks):
         callbacks.append({"class_path": "kwslab.callbacks.LatestCheckpoint",
