@@ -53,8 +53,8 @@ LAYERS: list[list[tuple[str, ...]]] = [
     # (kwslab.serving, the library of `python -m kwslab.serve`: it sits on inference and stream, and neither it nor
     # adaptation imports the other)
     [("kwslab.adaptation",), ("kwslab.serving",)],
-    # what the training command plugs into Lightning
-    [("kwslab.callbacks", "kwslab.averaging"), ("kwslab.loggers",)],
+    # what the training command plugs into Lightning; a config's recipe (its manifests and prepare commands)
+    [("kwslab.callbacks", "kwslab.averaging"), ("kwslab.loggers",), ("kwslab.recipes",)],
     # (top) the commands: every other kwslab/*.py
 ]
 

@@ -127,7 +127,7 @@ def test_an_overlay_that_moves_the_manifests_names_its_own_prepare_command(tmp_p
 
 
 def test_header_commands_join_continuations_and_drop_comments(tmp_path):
-    from kwslab.fit import header_commands, header_recipes
+    from kwslab.recipes import header_commands, header_recipes
 
     config = tmp_path / "c.yaml"
     config.write_text("# Intro, mentioning python in prose.\n"
