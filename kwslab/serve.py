@@ -6,7 +6,8 @@ and NumPy only: torch is never imported). Keyword and CTC models both.
 Routes: ``POST /predict[?top_k=K]`` (a WAV body or a multipart upload -> keyword, confidence, top-k; or the CTC
 transcript per decoder), ``WS /stream`` (PCM blocks in, detections with times out, as they complete),
 ``GET /healthz``, ``GET /model``. Errors are JSON ``{"error": "..."}``: 400 bad audio, 413 too large or too long,
-415 not audio, 404 unknown route. One log line per request on stderr.
+415 not audio, 404 unknown route, 500 an unexpected failure (one log line; the server goes on serving). One log
+line per request on stderr.
 
 Needs the ``serve`` extra: ``pip install 'kwslab[serve]'``. Classes a checkpoint names outside kwslab are
 imported only with ``--allow-class CLASS_OR_PACKAGE`` (repeatable) or ``$KWSLAB_ALLOW_CLASSES``.
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also import this class (or this package's classes) when the checkpoint names it; "
                              "kwslab imports only its own classes otherwise (repeatable; $KWSLAB_ALLOW_CLASSES too)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                        help="info: one line per request (default); warning: errors only")
+                        help="info: one line per request (default); warning: errors only; debug: also the "
+                             "traceback of an unexpected error")
     add_decoder_arguments(parser)
     args = parser.parse_args(argv)
     if args.allow_class and not args.ckpt:

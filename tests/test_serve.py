@@ -1,13 +1,17 @@
 """The HTTP service, started for real (``python -m kwslab.serve`` on 127.0.0.1, a free port) and asked over HTTP
 and WebSocket: every route, every error as one-line JSON, concurrent answers equal to ``predict``'s, streamed
-detections equal to ``predict --stream``'s, for checkpoints and ONNX models of both kinds."""
+detections equal to ``predict --stream``'s, for checkpoints and ONNX models of both kinds; and a model that fails
+mid-request (served by uvicorn in a thread of this process, so the failure can be injected) answered with a JSON
+500 while the server goes on serving."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -67,6 +71,51 @@ class Server:
             self.proc.kill()
             self.proc.wait(timeout=5)
         self._log.close()
+
+
+class LocalServer:
+    """``app`` served by uvicorn in a thread of this process on 127.0.0.1 and a free port; ``url``, ``log`` (the
+    ``kwslab.serve`` lines it wrote so far, as ``python -m kwslab.serve`` formats them)."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
+                                                    access_log=False, lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.lines: list[str] = []
+        self._handler = logging.Handler()
+        self._handler.emit = self._record
+        self._logger = logging.getLogger("kwslab.serve")
+        self._level = self._logger.level
+        self._logger.addHandler(self._handler)
+        self._logger.setLevel(logging.INFO)
+        self.thread.start()
+
+    def _record(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread.ident:  # this server's event loop, not another's
+            self.lines.append(logging.Formatter().format(record))
+
+    def wait(self, timeout: float = 30) -> "LocalServer":
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "in-process server did not start"
+            time.sleep(0.01)
+        return self
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+        self._logger.removeHandler(self._handler)
+        self._logger.setLevel(self._level)
 
 
 @pytest.fixture(scope="module")
@@ -301,3 +350,62 @@ def test_bad_model_and_missing_extra_are_one_line(tmp_path):
     proc = subprocess.run([sys.executable, "-c", blocked], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "pip install 'kwslab[serve]'" in proc.stderr
+
+
+class Flaky:
+    """A model call that raises ``RuntimeError`` on its next ``failures`` calls, then answers as ``fn`` does."""
+
+    def __init__(self, fn) -> None:
+        self.fn, self.failures = fn, 0
+
+    def __call__(self, *args):
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("model exploded\n  at layer 3")
+        return self.fn(*args)
+
+
+def test_a_model_failure_is_a_json_500_and_the_server_goes_on(models, clips):
+    from websockets.exceptions import ConnectionClosed
+
+    from kwslab.serving.app import create_app
+    from kwslab.serving.model import load_served
+
+    model = load_served(onnx=models["kw_onnx"])
+    flaky = model.backend.probabilities = Flaky(model.backend.probabilities)
+    server = LocalServer(create_app(model)).wait()
+    try:
+        body = clips[1].read_bytes()
+        want = post(server, body).json()
+        flaky.failures = 1
+        r = post(server, body)
+        message = one_line_error(r, 500, "internal error", "POST /predict", "RuntimeError", "server log")
+        assert "exploded" not in message and "layer 3" not in r.text and 'File "' not in r.text
+        assert post(server, body).json() == want  # the next request is answered
+        assert re.search(r"POST /predict failed: RuntimeError: model exploded$", server.log, re.M), server.log
+        assert re.search(r"POST /predict 500 \d+\.\d ms", server.log) and "Traceback" not in server.log
+
+        url = server.url.replace("http", "ws") + "/stream?format=f32le"
+        audio = np.full(16000, 0.1, np.float32).tobytes()
+        flaky.failures = 1
+        with ws_client.connect(url) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+            ws.send(audio)
+            reply = json.loads(ws.recv(timeout=10))
+            assert reply["type"] == "error" and "WS /stream" in reply["error"] and "RuntimeError" in reply["error"]
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=10)
+        assert closed.value.rcvd.code == 1011
+        assert "WS /stream failed: RuntimeError: model exploded" in server.log
+        with ws_client.connect(url) as ws:  # and the next stream is served
+            assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+            ws.send(audio)
+            ws.send("end")
+            assert json.loads(ws.recv(timeout=10))["type"] in ("detection", "end")
+
+        logging.getLogger("kwslab.serve").setLevel(logging.DEBUG)  # --log-level debug: the traceback too
+        flaky.failures = 1
+        assert post(server, body).status_code == 500
+        assert "Traceback" in server.log and "model exploded" in server.log
+    finally:
+        server.stop()

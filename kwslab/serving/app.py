@@ -14,8 +14,10 @@ Routes:
 * ``GET /healthz`` and ``GET /model`` (kind, labels, features, source).
 
 Every error is JSON ``{"error": "one line"}``: 400 bad audio (the reader's message) or parameters, 404 unknown
-route, 405 wrong method, 413 body or audio too long, 415 content type, 500 (logged as one line, never a traceback
-to the client). One log line per request: method, path, status, milliseconds.
+route, 405 wrong method, 413 body or audio too long, 415 content type, 500 for an unexpected exception (the route
+and the exception's type; never a traceback to the client). The server logs that exception as one line (its
+traceback too at ``--log-level debug``) and goes on serving; on ``/stream`` the client gets a ``{"type": "error"}``
+message and a close with code 1011. One log line per request: method, path, status, milliseconds.
 """
 from __future__ import annotations
 
@@ -45,6 +47,15 @@ CONFIG_ENV = "KWSLAB_SERVE_CONFIG"  # JSON settings the workers of `python -m kw
 
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def internal_error(where: str, exc: BaseException) -> str:
+    """Log an unexpected exception in ``where`` (``"POST /predict"``) as one line, its traceback at debug level,
+    and return the one-line message for the client: the route and the exception's type, not its text."""
+    first = (str(exc).splitlines() or [""])[0][:300]
+    log.error("%s failed: %s%s", where, type(exc).__name__, f": {first}" if first else "")
+    log.debug("%s failed", where, exc_info=exc)
+    return f"internal error while answering {where} ({type(exc).__name__}); the server log has the reason"
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -123,9 +134,7 @@ def create_app(model: ServedModel, limits: Limits = Limits(), slots: int = 1) ->
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
-        log.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__,
-                  str(exc).splitlines()[0][:300] if str(exc) else "")
-        return error(500, "internal error while answering; the server log has the reason")
+        return error(500, internal_error(f"{request.method} {request.url.path}", exc))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -153,6 +162,13 @@ def create_app(model: ServedModel, limits: Limits = Limits(), slots: int = 1) ->
             await ws.close(code=1009 if exc.status == 413 else 1008)
         except WebSocketDisconnect:
             pass
+        except Exception as exc:  # the model or a bug, not the client: say so, close with 1011 (internal error)
+            message = internal_error("WS /stream", exc)
+            try:
+                await ws.send_json({"type": "error", "error": message})
+                await ws.close(code=1011)
+            except Exception:  # the connection is already gone
+                pass
 
     return LogRequests(app)
 
