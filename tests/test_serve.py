@@ -1,8 +1,12 @@
-"""The HTTP service, started for real (``python -m kwslab.serve`` on 127.0.0.1, a free port) and asked over HTTP
-and WebSocket: every route, every error as one-line JSON, concurrent answers equal to ``predict``'s, streamed
-detections equal to ``predict --stream``'s, for checkpoints and ONNX models of both kinds; and a model that fails
-mid-request (served by uvicorn in a thread of this process, so the failure can be injected) answered with a JSON
-500 while the server goes on serving."""
+"""The HTTP service, started for real on 127.0.0.1 and a free port and asked over HTTP and WebSocket: every route,
+every error as one-line JSON, concurrent answers equal to ``predict``'s, streamed detections equal to
+``predict --stream``'s, for checkpoints and ONNX models of both kinds; and a model that fails mid-request answered
+with a JSON 500 while the server goes on serving.
+
+One server is a process of its own (``python -m kwslab.serve --workers 2``: uvicorn's process manager, the logging
+set-up, the workers' loading from the environment). The others run the same command's ``main`` in this process with
+uvicorn serving in a thread: the command's parsing and loading without a start-up of their own (about 5 s of
+importing torch and Lightning for each checkpoint server otherwise, which this process pays once)."""
 from __future__ import annotations
 
 import json
@@ -16,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -34,13 +39,17 @@ REPO = Path(__file__).resolve().parents[1]
 LIMITS = ["--max-bytes", "200000", "--max-seconds", "3", "--max-stream-seconds", "20"]
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Server:
     """``python -m kwslab.serve ARGS`` on a free port; ``url``, ``log`` (its stderr so far)."""
 
     def __init__(self, tmp: Path, name: str, *args: str) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / f"{name}.log"
         self._log = open(self.log_path, "w")
@@ -55,7 +64,7 @@ class Server:
                 if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
                     return self
             except httpx.TransportError:
-                time.sleep(0.1)
+                time.sleep(0.05)
         raise AssertionError(f"server not up in {timeout} s: {self.log}")
 
     @property
@@ -77,12 +86,10 @@ class LocalServer:
     """``app`` served by uvicorn in a thread of this process on 127.0.0.1 and a free port; ``url``, ``log`` (the
     ``kwslab.serve`` lines it wrote so far, as ``python -m kwslab.serve`` formats them)."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, port: int | None = None) -> None:
         import uvicorn
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None,
                                                     access_log=False, lifespan="off"))
@@ -130,30 +137,42 @@ def models(exported, tmp_path_factory) -> dict[str, Path]:
     return {"kw_ckpt": exported[0], "kw_onnx": exported[1], "ctc_ckpt": ctc, "ctc_onnx": d / "ctc.onnx"}
 
 
-def start_all(tmp: Path, specs: dict[str, tuple[str, ...]]):
-    """Start the servers together (their start-up overlaps), wait for each, stop them all at the end."""
-    with ExitStack() as stack:
-        started = {}
-        for name, args in specs.items():
-            started[name] = Server(tmp, name, *args)
-            stack.callback(started[name].stop)
-        yield {k: s.wait() for k, s in started.items()}
+def serve_in_process(*args: str) -> LocalServer:
+    """``python -m kwslab.serve ARGS`` run by its ``main`` here, with ``uvicorn.run`` serving the app it builds in a
+    thread (a :class:`LocalServer` on the command's host and port) instead of blocking."""
+    import uvicorn
+
+    from kwslab.serve import main
+
+    started: list[LocalServer] = []
+
+    def run(app, host: str, port: int, **_) -> None:
+        assert host == "127.0.0.1"
+        started.append(LocalServer(app, port))
+
+    with mock.patch.object(uvicorn, "run", run):
+        assert main([*args, "--port", str(free_port())]) == 0
+    return started[0]
 
 
 @pytest.fixture(scope="module")
 def servers(models, tmp_path_factory):
-    """Keyword ONNX (2 workers, small limits), keyword checkpoint (small limits), CTC ONNX (greedy + beam)."""
-    yield from start_all(tmp_path_factory.mktemp("serve_logs"), {
-        "kw_onnx": ("--onnx", str(models["kw_onnx"]), "--workers", "2", *LIMITS),
-        "kw_ckpt": ("--ckpt", str(models["kw_ckpt"]), *LIMITS),
-        "ctc_onnx": ("--onnx", str(models["ctc_onnx"]), "--beam-width", "4")})
+    """Keyword ONNX (its own process, 2 workers, small limits); in this process: keyword checkpoint (small limits),
+    CTC ONNX and CTC checkpoint (greedy + beam)."""
+    import torch
 
-
-@pytest.fixture(scope="module")
-def ctc_ckpt_server(models, tmp_path_factory):
-    """A CTC checkpoint (greedy + beam): a second torch server, about 10 s of start-up on a busy 2-core machine."""
-    yield from start_all(tmp_path_factory.mktemp("serve_logs_ctc"),
-                         {"ctc_ckpt": ("--ckpt", str(models["ctc_ckpt"]), "--beam-width", "4")})
+    threads = torch.get_num_threads()  # a checkpoint server sets it to its --threads (1)
+    with ExitStack() as stack:
+        started = {"kw_onnx": Server(tmp_path_factory.mktemp("serve_logs"), "kw_onnx", "--onnx",
+                                     str(models["kw_onnx"]), "--workers", "2", *LIMITS)}
+        stack.callback(started["kw_onnx"].stop)  # its start-up overlaps the loading below
+        stack.callback(torch.set_num_threads, threads)
+        for name, args in {"kw_ckpt": ("--ckpt", str(models["kw_ckpt"]), *LIMITS),
+                           "ctc_onnx": ("--onnx", str(models["ctc_onnx"]), "--beam-width", "4"),
+                           "ctc_ckpt": ("--ckpt", str(models["ctc_ckpt"]), "--beam-width", "4")}.items():
+            started[name] = serve_in_process(*args)
+            stack.callback(started[name].stop)
+        yield {k: s.wait() for k, s in started.items()}
 
 
 @pytest.fixture(scope="module")
@@ -227,9 +246,8 @@ def test_concurrent_requests_answer_as_predict_does(servers, models, clips, name
     assert answers[0]["duration"] == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("name", [pytest.param("ctc_ckpt", marks=pytest.mark.slow), "ctc_onnx"])
-def test_ctc_transcripts_match_predict(request, models, clips, name, capsys):
-    servers = request.getfixturevalue("ctc_ckpt_server" if name == "ctc_ckpt" else "servers")
+@pytest.mark.parametrize("name", ["ctc_ckpt", "ctc_onnx"])
+def test_ctc_transcripts_match_predict(servers, models, clips, name, capsys):
     expected = predict_cli("--ckpt", str(models["ctc_ckpt"]), "--beam-width", "4", *map(str, clips[:4]), capsys=capsys)
     with ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda p: post(servers[name], p.read_bytes()), clips[:4]))
@@ -337,6 +355,25 @@ def test_stream_errors_close_the_connection_with_a_message(servers):
     assert "--max-stream-seconds" in first_error("", *[np.ones(16000 * 6, "<i2").tobytes()] * 4)
     with ws_client.connect(servers["ctc_onnx"].url.replace("http", "ws") + "/stream") as ws:
         assert "keyword model" in json.loads(ws.recv(timeout=10))["error"]
+
+
+def test_a_worker_loads_a_checkpoint_from_the_environment(servers, models, clips, monkeypatch):
+    """What each of ``--workers N`` does with ``--ckpt`` (the server above covers N workers over ONNX)."""
+    import torch
+
+    from kwslab.serving.app import CONFIG_ENV, app_from_env
+
+    monkeypatch.setenv(CONFIG_ENV, json.dumps({
+        "ckpt": str(models["kw_ckpt"]), "onnx": None, "threads": torch.get_num_threads(), "allow_class": [],
+        "decoder": {}, "limits": {"max_bytes": 200000, "max_seconds": 3, "max_stream_seconds": 20}, "slots": 1}))
+    server = LocalServer(app_from_env()).wait()
+    try:
+        assert httpx.get(server.url + "/model").json()["format"] == "checkpoint"
+        body = clips[2].read_bytes()
+        assert post(server, body, query="?top_k=3").json() == post(servers["kw_ckpt"], body, query="?top_k=3").json()
+        one_line_error(post(server, b"x" * 200001), 413, "200000 bytes")
+    finally:
+        server.stop()
 
 
 def test_bad_model_and_missing_extra_are_one_line(tmp_path):
