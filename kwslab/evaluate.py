@@ -12,6 +12,11 @@ and scores the remaining one, so no clip is scored by a model adapted on it.
 recordings with keyword time stamps; reports the miss rate (FRR) and false alarms per hour across thresholds, saves
 the DET curve, and picks the threshold meeting ``--target-fa-per-hour``. ``--store-threshold`` writes that
 calibration into the checkpoint (``--out-ckpt``: into a copy), where ``predict --stream`` finds it.
+
+CTC checkpoints: WER and CER per decoder on ``--manifest``. ``--spot yes,no,stop --spot-val val.csv`` adds
+open-vocabulary keyword search scored against the utterances' word segments (manifests written by
+``python -m kwslab.prepare sequences``): precision, recall and F1 per word at the threshold with the best F1 on the
+validation manifest (or at ``--spot-threshold``).
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from kwslab.decoding.settings import (DecoderSettingsError, add_decoder_argument
 from kwslab.inference.backend import CALIBRATION_KEY
 from kwslab.inference.ctc import evaluate_ctc
 from kwslab.inference.loaded import LoadedModel, UnusableAudioError, load_model
+from kwslab.inference.spotting import SpottingError, evaluate_spotting
 from kwslab.inference.scoring import EvaluationError, default_png, evaluate_keywords, evaluate_stream_manifest, \
     save_confusion_png, store_threshold
 from kwslab.metrics import format_report
@@ -38,7 +44,7 @@ from kwslab.models.base import add_allow_class_argument, allowed_classes
 
 # what a run can refuse with one line (exit 2): bad input, never a traceback
 INPUT_ERRORS = (AdaptationError, ArpaError, CheckpointError, DecoderSettingsError, EvaluationError, ManifestError,
-                OutputExistsError, UnusableAudioError)
+                OutputExistsError, SpottingError, UnusableAudioError)
 
 
 def _warn(warnings: list[str]) -> None:
@@ -51,6 +57,26 @@ def format_confusion(cm: list[list[int]], labels: list[str]) -> str:
     w = max(max(len(s) for s in labels), max(len(str(v)) for row in cm for v in row)) + 1
     lines = [" " * w + " " + "".join(f"{s:>{w}}" for s in labels)]
     lines += [f"{labels[i]:>{w}} " + "".join(f"{v:>{w}}" for v in row) for i, row in enumerate(cm)]
+    return "\n".join(lines)
+
+
+def _words(value: str) -> list[str]:
+    words = [w.strip() for w in value.split(",") if w.strip()]
+    if not words:
+        raise argparse.ArgumentTypeError(f"expected comma-separated words, got {value!r}")
+    return words
+
+
+def format_spotting_report(result: dict) -> str:
+    """Precision, recall and F1 per spotted word at the chosen threshold."""
+    chosen = (f"chosen on {result['chosen_on']} (best F1 there)" if result["val"] is not None else "given")
+    lines = [f"keyword search: threshold {result['threshold']:g} ({chosen}), tolerance {result['tolerance']:g} s, "
+             f"{result['utterances']} utterances",
+             f"{'word':<12} {'segments':>8} {'hits':>6} {'false alarms':>12} {'precision':>9} {'recall':>7} "
+             f"{'F1':>6}"]
+    for name, c in [*result["words"].items(), ("all", result["all"])]:
+        lines.append(f"{name:<12} {c['hits'] + c['misses']:>8} {c['hits']:>6} {c['false_alarms']:>12} "
+                     f"{c['precision']:>9.4f} {c['recall']:>7.4f} {c['f1']:>6.4f}")
     return "\n".join(lines)
 
 
@@ -148,8 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--window", type=positive_float, help="window seconds (default: the model's clip length)")
     s.add_argument("--smooth", type=positive_int, help="moving average over this many hops (default 3)")
     s.add_argument("--refractory", type=finite_float, help="seconds without detections after one (default 1.0)")
+    k = parser.add_argument_group("keyword search (CTC checkpoints, with --manifest from kwslab.prepare sequences)")
+    k.add_argument("--spot", type=_words, metavar="WORDS",
+                   help="comma-separated words to spot in each utterance (any word the model can spell)")
+    k.add_argument("--spot-val", metavar="MANIFEST", help="choose the threshold with the best F1 on this manifest")
+    k.add_argument("--spot-threshold", type=positive_float, help="use this threshold (0-1] instead of --spot-val")
+    k.add_argument("--spot-tolerance", type=finite_float, default=0.1,
+                   help="seconds of matching slack around a word's segment (default 0.1)")
     add_decoder_arguments(parser)
     args = parser.parse_args(argv)
+    if args.spot and not (args.spot_val or args.spot_threshold):
+        parser.error("--spot needs --spot-val MANIFEST (to choose the threshold on) or --spot-threshold T")
     ckpts, args.ckpt = args.ckpt, args.ckpt[0]
     if len(ckpts) > 1 and args.stream_manifest:
         parser.error("an ensemble of checkpoints is for --manifest only; give one --ckpt with --stream-manifest")
@@ -224,6 +259,9 @@ def _main_ctc(model: LoadedModel, args: argparse.Namespace) -> int:
     """WER/CER of a CTC checkpoint per decoder (greedy, beam with the given LM/hotwords)."""
     rows = read_manifest(args.manifest, need_transcript=True, vocab=model.module.vocab)
     result = evaluate_ctc(model, rows, settings_from_args(args))
+    if args.spot:
+        result["spotting"] = evaluate_spotting(model, args.manifest, args.spot, val_manifest=args.spot_val,
+                                               threshold=args.spot_threshold, tolerance=args.spot_tolerance)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -236,6 +274,8 @@ def _main_ctc(model: LoadedModel, args: argparse.Namespace) -> int:
         if name in result:
             label = f"beam {args.beam_width}{lm}" if name == "beam" else "greedy"
             print(f"{label:<40} WER {result[name]['wer']:.4f}   CER {result[name]['cer']:.4f}")
+    if "spotting" in result:
+        print("\n" + format_spotting_report(result["spotting"]))
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from kwslab.data.manifest import ManifestError
@@ -110,6 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-dir", default=None, help="folder of noise WAVs (default: synthetic coloured noise)")
     p.add_argument("--sample-rate", type=int, default=None, help="output rate (default: the input's)")
     p.add_argument("--no-trim", dest="trim", action="store_false", help="keep each clip's leading/trailing silence")
+    p.add_argument("--trim-floor-db", type=float, default=None,
+                   help="also trim what is less than this many dB above each clip's noise floor (noisy recordings, "
+                        "e.g. 10 for Speech Commands; default: off)")
+    p.add_argument("--words", type=_csv_list, default=None,
+                   help="comma-separated words to compose from (default: every word of the input)")
+    p.add_argument("--holdout-words", type=_csv_list, default=[],
+                   help="comma-separated words kept out of the training utterances (still in val/test): a word the "
+                        "model can spell but never heard")
+    p.add_argument("--distinct", action="store_true",
+                   help="use every recording about equally often and never twice in one utterance (speakers drawn "
+                        "in proportion to their clips)")
+    p.add_argument("--lm-order", type=int, default=0,
+                   help="also write OUT/lm.arpa, a word n-gram LM of this order from the training transcripts "
+                        "(default 0: none)")
     _add_common(p)
     return parser
 
@@ -133,10 +148,24 @@ def run(args: argparse.Namespace) -> PrepareResult:
             args.root, args.out, task=args.task, unknown_fraction=args.unknown_fraction,
             silence_fraction=args.silence_fraction, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
             seed=args.seed, download=args.download, version=args.version, url=args.url, sha256=args.sha256)
-    return src.compose_sequences(
+    if args.lm_order < 0:
+        raise ValueError(f"--lm-order must be >= 0, got {args.lm_order}")
+    result = src.compose_sequences(
         args.manifest, args.out, count=args.count, min_words=args.min_words, max_words=args.max_words,
         gap_ms=args.gap_ms, noise_snr=args.noise_snr, noise_dir=args.noise_dir, sample_rate=args.sample_rate,
-        trim=args.trim, val_fraction=args.val_fraction, test_fraction=args.test_fraction, seed=args.seed)
+        trim=args.trim, trim_floor_db=args.trim_floor_db, val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction, seed=args.seed, words=args.words, holdout_words=args.holdout_words,
+        distinct=args.distinct)
+    if args.lm_order:
+        from kwslab.decoding.lm import NGramLM
+
+        text = [str(r["transcript"]) for r in result.rows if r["split"] == "train"]
+        if not text:
+            raise ValueError("--lm-order: no training utterances to build the LM from")
+        lm_path = Path(args.out) / "lm.arpa"
+        NGramLM.train(text, order=args.lm_order).save_arpa(lm_path)
+        result.notes.append(f"word {args.lm_order}-gram LM of {len(text)} training transcripts: {lm_path}")
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -226,3 +226,56 @@ def test_keyword_evaluate_refuses_empty_and_silent_clips_naming_each(tmp_path, c
     err = capsys.readouterr().err  # refused by the manifest reader or by the model, naming the file either way
     assert "empty.wav" in err and "0 samples" in err and "Traceback" not in err
     assert not (tmp_path / "cm.png").exists()
+
+
+def _composed_strings(tmp_path: Path) -> Path:
+    """Connected words composed by kwslab.prepare sequences (so a segments.jsonl lies beside the manifests)."""
+    import numpy as np
+
+    from kwslab.audio import write_wav
+    from kwslab.data.manifest import write_manifest
+    from kwslab.data.sources import compose_sequences
+
+    rows = []
+    for s, split in enumerate(("train", "val", "test")):
+        for w, hz in (("yes", 600.0), ("no", 1200.0)):
+            t = np.arange(3200) / 16000
+            path = tmp_path / "clips" / f"{w}{s}.wav"
+            write_wav(path, (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32), 16000)
+            rows.append({"filename": path, "transcript": w, "speaker": f"s{s}", "split": split})
+    write_manifest(tmp_path / "words.csv", rows)
+    return compose_sequences(tmp_path / "words.csv", tmp_path / "strings", count=12, max_words=3).manifests["test"]
+
+
+def test_evaluate_spots_words_in_a_ctc_model_and_refuses_bad_requests(tmp_path, capsys):
+    from tests.support.checkpoints import ctc_checkpoint
+
+    ckpt = str(ctc_checkpoint(tmp_path / "ctc.ckpt"))
+    test = _composed_strings(tmp_path)
+    val = test.parent / "val.csv"
+    assert evaluate_main(["--ckpt", ckpt, "--manifest", str(test), "--beam-width", "0", "--spot", "yes,no",
+                          "--spot-val", str(val), "--json"]) == 0
+    spot = json.loads(capsys.readouterr().out)["spotting"]
+    segments = [json.loads(ln) for ln in (test.parent / "segments.jsonl").read_text().splitlines()]
+    truth = [s["word"] for item in segments if item["filename"].startswith("audio/test/") for s in item["segments"]]
+    for w in ("yes", "no"):  # every test segment counted once: a hit or a miss
+        c = spot["words"][w]
+        assert c["hits"] + c["misses"] == truth.count(w)
+    assert spot["chosen_on"] == str(val) and spot["val"] is not None and spot["utterances"] == len(
+        {item["filename"] for item in segments if item["filename"].startswith("audio/test/")})
+    assert evaluate_main(["--ckpt", ckpt, "--manifest", str(test), "--beam-width", "0", "--spot", "yes",
+                          "--spot-threshold", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "keyword search: threshold 0.5 (given)" in out and "\nyes " in out
+    # refused with one line each: no threshold source, a word the model cannot spell, strings without segments
+    with pytest.raises(SystemExit):
+        evaluate_main(["--ckpt", ckpt, "--manifest", str(test), "--spot", "yes"])
+    assert "--spot needs --spot-val" in capsys.readouterr().err
+    assert evaluate_main(["--ckpt", ckpt, "--manifest", str(test), "--spot", "yes,r2d2", "--spot-threshold",
+                          "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the model cannot spell 'r2d2'") and "Traceback" not in err
+    (test.parent / "segments.jsonl").unlink()
+    assert evaluate_main(["--ckpt", ckpt, "--manifest", str(test), "--spot", "yes", "--spot-threshold", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "segments.jsonl" in err and len(err.strip().splitlines()) == 1

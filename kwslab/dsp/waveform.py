@@ -92,8 +92,12 @@ def colored_noise(n: int, color: str, rng: np.random.Generator, *, keep_dc: bool
 
 
 def trim_silence(x: np.ndarray, sample_rate: int, top_db: float = 40.0, *, pad: float,
-                 frame_ms: float = 10.0) -> np.ndarray:
+                 frame_ms: float = 10.0, floor_db: float | None = None) -> np.ndarray:
     """Cut leading and trailing frames quieter than ``top_db`` below the loudest frame.
+
+    Real recordings often carry room noise within ``top_db`` of the word's peak, so nothing would be cut:
+    ``floor_db`` also counts as silence every frame less than that many dB above the recording's noise floor
+    (the 10th percentile of its frame powers).
 
     Args:
         x: (n,) float samples.
@@ -102,6 +106,7 @@ def trim_silence(x: np.ndarray, sample_rate: int, top_db: float = 40.0, *, pad: 
         pad: Seconds of the original signal kept on each side of the loud part (no default: the TTS builder keeps
             0.02, the sequence and stream composers 0.005).
         frame_ms: Frame length for the loudness decision (default 10 ms, non-overlapping).
+        floor_db: See above; None (default): only ``top_db`` decides. The loudest frame is always kept.
 
     Returns:
         A view of ``x`` (``x`` itself when it is all silence or shorter than one frame).
@@ -113,7 +118,10 @@ def trim_silence(x: np.ndarray, sample_rate: int, top_db: float = 40.0, *, pad: 
     peak = float(energy.max())
     if peak <= 0.0:
         return x
-    loud = np.flatnonzero(energy >= peak * 10.0 ** (-top_db / 10.0))
+    threshold = peak * 10.0 ** (-top_db / 10.0)
+    if floor_db is not None:
+        threshold = min(peak, max(threshold, float(np.percentile(energy, 10)) * 10.0 ** (floor_db / 10.0)))
+    loud = np.flatnonzero(energy >= threshold)
     keep = int(round(pad * sample_rate))
     start = max(0, int(loud[0]) * frame - keep)
     end = min(len(x), (int(loud[-1]) + 1) * frame + keep)

@@ -220,3 +220,27 @@ def test_all_zero_clip_is_still_a_valid_silence_example(tmp_path: Path) -> None:
     write_manifest(tmp_path / "m.csv", [{"filename": tmp_path / "quiet.wav", "keyword": "_silence_"}])
     feats, _, _ = KeywordDataset(tmp_path / "m.csv", small_features())[0]
     assert torch.isfinite(feats).all()
+
+
+@pytest.mark.parametrize("rate", [16000, 8000])
+def test_mixed_sample_rates_give_the_features_of_resampling_first(tmp_path: Path, rate: int) -> None:
+    """One FeatureConfig for 8 and 16 kHz recordings (FSDD beside Speech Commands): each file is resampled when it
+    is read, so a manifest mixing rates gives exactly the features of the same audio resampled beforehand."""
+    from kwslab.audio import resample, write_wav
+    from tests.support.clips import clip
+
+    rows = []
+    for i, sr in enumerate((8000, 16000, 8000)):
+        write_wav(tmp_path / f"mixed_{i}.wav", clip(i, 0.6, sr), sr)
+        y = load_audio(tmp_path / f"mixed_{i}.wav", sr)  # the samples as stored (16-bit)
+        write_wav(tmp_path / f"first_{i}.wav", resample(y, sr, rate) if sr != rate else y, rate, float_format=True)
+        rows.append({"transcript": "go left", "i": i})
+    for kind in ("mixed", "first"):
+        write_manifest(tmp_path / f"{kind}.csv", [{"filename": tmp_path / f"{kind}_{r['i']}.wav",
+                                                  "transcript": r["transcript"]} for r in rows])
+    cfg = small_features(sample_rate=rate, n_fft=512 if rate == 16000 else 256,
+                         hop_length=rate // 100, num_frames=None)
+    mixed, first = CTCDataset(tmp_path / "mixed.csv", cfg), CTCDataset(tmp_path / "first.csv", cfg)
+    for i in range(len(rows)):
+        a, b = mixed[i][0].numpy(), first[i][0].numpy()
+        assert a.shape == b.shape and np.allclose(a, b, atol=1e-4)

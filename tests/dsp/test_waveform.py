@@ -21,6 +21,21 @@ def test_trim_silence():
     assert len(trim_silence(np.zeros(100, np.float32), 16000, pad=0.005)) == 100
 
 
+def test_trim_silence_floor_db_cuts_room_noise_a_peak_threshold_keeps() -> None:
+    """A word in 1 s of room noise 25 dB under it: 40 dB below the peak keeps the noise, 10 dB above the noise floor
+    cuts it; noise alone (no frame above its own floor) is kept whole rather than cut to nothing."""
+    sr = 16000
+    rng = np.random.default_rng(0)
+    x = 0.0178 * rng.standard_normal(sr)  # -25 dB against the word's RMS of 0.25
+    word = slice(int(0.4 * sr), int(0.7 * sr))
+    x[word] += 0.25 * np.sqrt(2) * np.sin(2 * np.pi * 300 * np.arange(word.stop - word.start) / sr)
+    assert len(trim_silence(x, sr, 40, pad=0.0)) == sr
+    y = trim_silence(x, sr, 40, pad=0.0, floor_db=10)
+    assert abs(len(y) - (word.stop - word.start)) <= 2 * 160
+    noise = rng.standard_normal(sr)
+    assert len(trim_silence(noise, sr, 40, pad=0.0, floor_db=10)) >= 160  # at least the loudest frame
+
+
 def test_mix_at_snr_is_exact_and_leaves_silence_alone() -> None:
     rng = np.random.default_rng(0)
     y = (0.3 * rng.standard_normal(4000)).astype(np.float32)

@@ -88,6 +88,34 @@ def load_word_clips(
     return entries, skipped
 
 
+def _select_words(entries: list[tuple[ManifestRow, str, str]], words: Sequence[str] | None,
+                  holdout_words: Sequence[str]) -> tuple[list[tuple[ManifestRow, str, str]], dict[str, int]]:
+    """Keep the clips of ``words`` (all when None); drop ``holdout_words`` clips from the train split."""
+    dropped: dict[str, int] = {}
+    present = {w for _, w, _ in entries}
+    if words is not None:
+        wanted = {normalize_text(w) for w in words} - {""}
+        if not wanted:
+            raise ValueError("sequences: words is empty")
+        absent = sorted(wanted - present)
+        if absent:
+            raise ValueError(f"sequences: no input clip says {', '.join(absent)} "
+                             f"(the input's words: {', '.join(sorted(present))})")
+        kept = [e for e in entries if e[1] in wanted]
+        if len(kept) < len(entries):
+            dropped["input clips of other words"] = len(entries) - len(kept)
+        entries = kept
+    held = {normalize_text(w) for w in holdout_words} - {""}
+    absent = sorted(held - {w for _, w, _ in entries})
+    if absent:
+        raise ValueError(f"sequences: holdout word(s) {', '.join(absent)} are not among the words composed")
+    if held:
+        kept = [e for e in entries if not (e[2] == "train" and e[1] in held)]
+        dropped["train clips of held-out words"] = len(entries) - len(kept)
+        entries = kept
+    return entries, dropped
+
+
 def _parse_range(value: float | tuple[float, float] | None, name: str) -> tuple[float, float] | None:
     if value is None:
         return None
@@ -125,9 +153,13 @@ def compose_sequences(
     sample_rate: int | None = None,
     trim: bool = True,
     trim_db: float = 40.0,
+    trim_floor_db: float | None = None,
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     seed: int = 0,
+    words: Sequence[str] | None = None,
+    holdout_words: Sequence[str] = (),
+    distinct: bool = False,
 ) -> SequenceResult:
     """Compose ``count`` connected-word utterances and write them with train/val/test manifests.
 
@@ -144,9 +176,20 @@ def compose_sequences(
         sample_rate: Output rate; default: the rate of the first input clip. Clips are resampled to it.
         trim: Trim each clip's leading/trailing silence (energy below ``trim_db`` under its peak).
         trim_db: Trim threshold in dB (default 40).
+        trim_floor_db: Also trim what is less than this many dB above the clip's noise floor (recordings with
+            room noise, such as Speech Commands; see :func:`kwslab.dsp.waveform.trim_silence`). None (default): off.
         val_fraction: For input rows without a split: share of speakers for val.
         test_fraction: For input rows without a split: share for test.
         seed: Everything random derives from it (utterance ``i`` of a split uses its own generator).
+        words: Compose from these words only (normalised like transcripts); None: every word of the input. A
+            word no input clip says is an error.
+        holdout_words: Words left out of the training utterances (their clips are dropped from the train split
+            only), so a model trained on them knows the letters but has never heard the word; validation and test
+            utterances still contain them.
+        distinct: Pick speakers in proportion to their number of clips, and draw an utterance's clips without
+            replacement when the speaker has enough of them, so every recording is used about equally often and
+            no utterance repeats one recording. False (default): speakers uniformly, clips with replacement (what
+            the FSDD recipes were measured with).
 
     Returns:
         A :class:`SequenceResult` (rows, manifests, per-row word segments, sample rate).
@@ -163,6 +206,7 @@ def compose_sequences(
     entries, skipped = load_word_clips(manifests, val_fraction, test_fraction, seed)
     if not entries:
         raise ValueError(f"sequences: no clips with a word (transcript or keyword) in {manifests}")
+    entries, dropped = _select_words(entries, words, holdout_words)
     sr = int(sample_rate or wav_info(entries[0][0].path).sample_rate)
     noise_files = sorted(Path(noise_dir).glob("*.wav")) if noise_dir is not None else []
     if noise_dir is not None and not noise_files:
@@ -174,7 +218,7 @@ def compose_sequences(
     def clip(path: Path) -> np.ndarray:
         if path not in cache:
             x = load_audio(path, sr)
-            cache[path] = trim_silence(x, sr, trim_db, pad=0.005) if trim else x
+            cache[path] = trim_silence(x, sr, trim_db, pad=0.005, floor_db=trim_floor_db) if trim else x
             if len(cache) > 4096:
                 cache.popitem(last=False)
         return cache[path]
@@ -193,15 +237,27 @@ def compose_sequences(
         result.notes.append(result_note)
     if skipped:
         result.skipped["input rows without a word"] = skipped
+    for why, n in dropped.items():
+        result.skipped[why] = n
+    if holdout_words:
+        result.notes.append(f"held out of the training utterances: {', '.join(sorted(set(holdout_words)))}")
     out = Path(out)
     written: set[Path] = set()
     for si, split in enumerate(SPLITS):
         speakers = sorted(pools[split])
+        weights = np.array([len(pools[split][k]) for k in speakers], float) if speakers else np.zeros(0)
         for i in range(quota[split]):
             rng = np.random.default_rng([seed, si, i])
-            spk = speakers[int(rng.integers(len(speakers)))]
+            if distinct:
+                spk = speakers[int(rng.choice(len(speakers), p=weights / weights.sum()))]
+            else:
+                spk = speakers[int(rng.integers(len(speakers)))]
             pool = pools[split][spk]
-            picks = [pool[int(j)] for j in rng.integers(len(pool), size=int(rng.integers(min_words, max_words + 1)))]
+            n_words = int(rng.integers(min_words, max_words + 1))
+            if distinct and len(pool) >= n_words:
+                picks = [pool[int(j)] for j in rng.choice(len(pool), size=n_words, replace=False)]
+            else:
+                picks = [pool[int(j)] for j in rng.integers(len(pool), size=n_words)]
             pieces: list[np.ndarray] = []
             segments: list[dict[str, object]] = []
             pos = 0

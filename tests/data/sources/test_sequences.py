@@ -127,3 +127,77 @@ def test_splits_assigned_when_missing_and_cli(tmp_path, capsys):
     assert main(["sequences", "--manifest", str(m), "--out", str(out), "--count", "5", "--min-words", "4",
                  "--max-words", "2"]) == 2
     assert "min_words <= max_words" in capsys.readouterr().err
+
+
+# --- Speech Commands connected commands: a tiny corpus laid out like the real one ------------------------------------
+
+SC_WORDS = {"yes": 600.0, "no": 900.0, "stop": 1300.0, "go": 1700.0, "bird": 2200.0}
+
+
+def _speech_commands(root: Path, speakers: int = 10, per_word: int = 2) -> Path:
+    """``<word>/<speaker>_nohash_<n>.wav``: a 0.3 s tone padded to 1 s with room noise 20 dB under the tone (too
+    loud for a 40 dB trim), plus ``_background_noise_``."""
+    rng = np.random.default_rng(0)
+    for s in range(speakers):
+        for word, hz in SC_WORDS.items():
+            for n in range(per_word):
+                y = 0.01 * rng.standard_normal(SR).astype(np.float32)
+                t = np.arange(int(0.3 * SR)) / SR
+                y[int(0.35 * SR):int(0.35 * SR) + t.size] += 0.3 * np.sin(2 * np.pi * hz * t).astype(np.float32)
+                write_wav(root / word / f"{0xabc000 + s:08x}_nohash_{n}.wav", y, SR)
+    write_wav(root / "_background_noise_" / "white_noise.wav", 0.1 * rng.standard_normal(3 * SR).astype(np.float32),
+              SR)
+    return root
+
+
+def _compose_cli(tmp_path, capsys, *extra: str) -> Path:
+    corpus = _speech_commands(tmp_path / "sc")
+    assert main(["speech-commands", "--root", str(corpus), "--task", "35", "--out", str(tmp_path / "sc35"),
+                 "--val-fraction", "0.2", "--test-fraction", "0.2"]) == 0
+    out = tmp_path / "strings"
+    assert main(["sequences", "--manifest", str(tmp_path / "sc35"), "--out", str(out), "--count", "40",
+                 "--min-words", "2", "--max-words", "4", "--words", "yes,no,stop,go", "--distinct",
+                 "--trim-floor-db", "10", "--noise-dir", str(corpus / "_background_noise_"), "--noise-snr", "20,30",
+                 "--lm-order", "2", *extra]) == 0
+    capsys.readouterr()
+    return out
+
+
+def test_speech_commands_strings_one_speaker_each_and_speaker_disjoint(tmp_path, capsys):
+    out = _compose_cli(tmp_path, capsys)
+    rows = {s: read_manifest(out / f"{s}.csv", need_transcript=True) for s in ("train", "val", "test")}
+    assert all(rows.values())
+    segments = [json.loads(ln) for ln in (out / "segments.jsonl").read_text().splitlines()]
+    by_file = {(out / s["filename"]).resolve(): s["segments"] for s in segments}
+    speakers_of = {s: {r.speaker for r in rs} for s, rs in rows.items()}
+    assert not (speakers_of["train"] & speakers_of["val"] or speakers_of["train"] & speakers_of["test"]
+                or speakers_of["val"] & speakers_of["test"])
+    for split, rs in rows.items():
+        for r in rs:
+            segs = by_file[r.path.resolve()]
+            assert r.transcript.split() == [s["word"] for s in segs]
+            assert set(r.transcript.split()) <= {"yes", "no", "stop", "go"}  # --words: no "bird"
+            sources = [Path(s["source"]) for s in segs]
+            assert {p.name.split("_nohash_")[0] for p in sources} == {r.speaker}  # one speaker's own clips
+            assert len(set(sources)) == len(sources)  # --distinct: no recording twice in a string
+            y, sr = read_wav(r.path)
+            for s in segs:  # the segment holds the tone, trimmed of the 1-s padding despite the room noise
+                assert 0.3 <= s["end"] - s["start"] <= 0.3 + 0.03
+                x = y[int(round(s["start"] * sr)):int(round(s["end"] * sr))]
+                assert _dominant_hz(x, sr) == pytest.approx(SC_WORDS[s["word"]], abs=10)
+    lm = (out / "lm.arpa").read_text()
+    assert "\\2-grams:" in lm and " stop" in lm
+
+
+def test_holdout_word_is_never_in_training_strings_nor_their_lm(tmp_path, capsys):
+    out = _compose_cli(tmp_path, capsys, "--holdout-words", "stop")
+    train = read_manifest(out / "train.csv", need_transcript=True)
+    held = [r for s in ("val", "test") for r in read_manifest(out / f"{s}.csv", need_transcript=True)]
+    assert train and not any("stop" in r.transcript.split() for r in train)
+    assert any("stop" in r.transcript.split() for r in held)
+    assert "stop" not in (out / "lm.arpa").read_text().split()
+    # a word the input does not have is refused with the input's words
+    assert main(["sequences", "--manifest", str(tmp_path / "sc35"), "--out", str(tmp_path / "bad"), "--count", "4",
+                 "--words", "yes,marvin"]) == 2
+    err = capsys.readouterr().err
+    assert "no input clip says marvin" in err and "bird" in err and "Traceback" not in err
