@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--env-file", dest="env_file", metavar="FILE", help=".env file holding OPENAI_API_KEY (.env)")
     p.add_argument("--max-retries", dest="max_retries", type=int, help="OpenAI retries per sample (6)")
     p.add_argument("--timeout", type=float, help="OpenAI seconds per request (60)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress on stderr (default: a bar on a terminal, else a plain line per tenth done)")
     p.add_argument("--list-voices", action="store_true", help="list espeak languages/variants and OpenAI voices")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as YAML and exit")
     return p

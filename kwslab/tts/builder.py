@@ -24,7 +24,6 @@ import io
 import json
 import os
 import random
-import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -39,6 +38,7 @@ from kwslab.tts.common import TTSError, postprocess
 from kwslab.tts.lifetime import die_with_parent, parent_alive
 from kwslab.tts.openai_tts import AuthError, OpenAISpeaker, RetryPolicy, estimate_cost, resolve_credentials
 from kwslab.tts.plan import BuildConfig, PlanItem, make_plan
+from kwslab.tts.progress import Progress
 
 _BATCH = 16  # espeak clips per process-pool task
 
@@ -131,15 +131,10 @@ class _Ledger:
     """
 
     def __init__(self, out: Path, plan: list[PlanItem], done: dict[int, float], total: int, progress: bool):
-        from tqdm import tqdm
-
-        class _Bar(tqdm):  # no monitor thread: the espeak engine forks, which is safest single-threaded
-            monitor_interval = 0
-
         self.out, self.plan, self.done = out, plan, done
         self.failed: list[tuple[str, str]] = []
         self.generated = 0
-        self.bar = _Bar(total=total, file=sys.stderr, disable=not progress, unit="clip", dynamic_ncols=True)
+        self.progress = Progress(total, str(out), enabled=progress)
 
     def record(self, index: int, duration: float | None, error: str | None) -> None:
         if duration is not None:
@@ -147,7 +142,7 @@ class _Ledger:
             self.generated += 1
         else:
             self.failed.append((self.plan[index].filename, error or "unknown error"))
-        self.bar.update(1)
+        self.progress.update(ok=duration is not None)
 
     def flush(self, keep_listed: bool = False) -> None:
         """Rewrite the manifest in plan order; ``keep_listed`` keeps rows a writer appended but nobody recorded
@@ -314,7 +309,8 @@ def build_dataset(cfg: BuildConfig, *, sleep: Callable[[float], None] = time.sle
         cfg: the settings.
         sleep: how the OpenAI backend waits between retries (tests pass a fake).
         client: a ready ``openai.OpenAI`` (tests); built from the key and base URL when None.
-        log: where progress lines and the dry-run report go.
+        log: where the dry-run report goes. Progress goes to stderr (:class:`~kwslab.tts.progress.Progress`:
+            a bar on a terminal, else a line per tenth done) unless ``cfg.progress`` is False.
 
     Returns:
         A :class:`BuildSummary`. Per-sample failures are listed there (re-run to retry them).
@@ -351,7 +347,7 @@ def build_dataset(cfg: BuildConfig, *, sleep: Callable[[float], None] = time.sle
         except AuthError as e:
             raise BuildError(f"{e}; stopped - the {ledger.generated} clips made so far are kept") from None
         finally:
-            ledger.bar.close()
+            ledger.progress.close()
             ledger.flush(keep_listed=True)
             summary.seconds = time.perf_counter() - start
             summary.generated, summary.failed = ledger.generated, ledger.failed

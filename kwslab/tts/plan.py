@@ -45,7 +45,7 @@ class BuildConfig:
     env_file: str | None = ".env"      # where to look for OPENAI_API_KEY when the environment has none
     max_retries: int = 6               # OpenAI retries per sample (429/5xx/timeouts/non-WAV bodies)
     timeout: float = 60.0              # OpenAI seconds per request
-    progress: bool = True              # tqdm progress bar on stderr
+    progress: bool = True              # on stderr: a bar on a terminal, else a line per tenth done
 
     def __post_init__(self) -> None:
         self.keywords = [str(k).strip() for k in (self.keywords or [])]
