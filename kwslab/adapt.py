@@ -22,7 +22,7 @@ voices) and tested on the fourth went from 87.4% to 91.35% (mean of the four rot
 to half of the held-out speaker's unlabelled clips and testing on the other half; an espeak-only model on real
 speech from 80.9% to 87.7%. BatchNorm adaptation made the CTC recogniser worse (12.1% -> 14.1% WER; 8.8% -> 11.5%
 for a model trained with onset cuts); self-training improves it (``scripts/ctc_self_train_fsdd.py``, cross-fold by
-source recording; figures in the README).
+source recording; figures in docs/results.md, section 7).
 
 ``python -m kwslab.evaluate --adapt-folds N`` (:func:`kwslab.adaptation.evaluate_adapted`) measures what BatchNorm
 adaptation gains without ever scoring a clip with a model adapted on it.
