@@ -15,8 +15,33 @@ from torch import nn
 
 from kwslab.files import atomic_write
 
-__all__ = ["CheckpointError", "OutputExistsError", "atomic_write", "check_output", "load_checkpoint",
-           "save_checkpoint", "transfer_weights"]  # atomic_write: kwslab.files, re-exported for export
+__all__ = ["BUILTIN", "CheckpointError", "OutputExistsError", "atomic_write", "check_output", "load_checkpoint",
+           "resolve_checkpoint", "save_checkpoint", "transfer_weights"]  # atomic_write: kwslab.files, for export
+
+# Checkpoints shipped inside the package, named ``builtin:<name>`` wherever a checkpoint path is taken
+# (``init_from``, ``--ckpt``). Each says in its ``kwslab_pretrained`` key how it was made.
+PRETRAINED = Path(__file__).resolve().parent / "pretrained"
+BUILTIN = {"speech_embedding": PRETRAINED / "speech_embedding.ckpt"}
+_BUILTIN_RECIPES = {"speech_embedding": "python scripts/train_embedding.py"}
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """``builtin:<name>`` -> the package's file; anything else -> ``Path(path)``.
+
+    Raises:
+        CheckpointError: for an unknown builtin name, or a builtin whose file is missing from this installation.
+    """
+    text = str(path)
+    if not text.startswith("builtin:"):
+        return Path(path)
+    name = text[len("builtin:"):]
+    if name not in BUILTIN:
+        raise CheckpointError(f"{text}: no such built-in checkpoint; the package ships {', '.join(sorted(BUILTIN))} "
+                              "(write builtin:<name>)")
+    if not BUILTIN[name].is_file():
+        raise CheckpointError(f"{text}: {BUILTIN[name]} is missing from this installation; reinstall kwslab, or "
+                              f"make it again with {_BUILTIN_RECIPES[name]}")
+    return BUILTIN[name]
 
 
 class CheckpointError(ValueError):
@@ -59,7 +84,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         CheckpointError: naming the file, when it is missing, not a checkpoint (saying what it is instead: empty,
             truncated, text...), or holds non-plain objects.
     """
-    path = Path(path)
+    path = resolve_checkpoint(path)
     if path.is_dir():
         raise CheckpointError(f"{path}: is a folder; pass the .ckpt file inside it")
     if not path.is_file():

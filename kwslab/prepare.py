@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="task 12: _silence_ clips per split as a share of the command-word clips (default 0.1)")
     p.add_argument("--download", action="store_true", help="fetch and unpack the official archive first")
     p.add_argument("--version", type=int, choices=(1, 2), default=2, help="corpus version to download (default 2)")
+    p.add_argument("--exclude-words", type=_csv_list, default=[],
+                   help="comma-separated words left out of every split (decided after the speaker split, so the "
+                        "other clips keep their splits)")
     p.add_argument("--url", default=None, help="archive URL override (mirror)")
     p.add_argument("--sha256", default=None, help="archive SHA-256 override (default: the published one)")
     _add_common(p)
@@ -147,7 +150,8 @@ def run(args: argparse.Namespace) -> PrepareResult:
         return src.prepare_speech_commands(
             args.root, args.out, task=args.task, unknown_fraction=args.unknown_fraction,
             silence_fraction=args.silence_fraction, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-            seed=args.seed, download=args.download, version=args.version, url=args.url, sha256=args.sha256)
+            seed=args.seed, download=args.download, version=args.version, url=args.url, sha256=args.sha256,
+            exclude_words=args.exclude_words)
     if args.lm_order < 0:
         raise ValueError(f"--lm-order must be >= 0, got {args.lm_order}")
     result = src.compose_sequences(

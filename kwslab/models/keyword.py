@@ -84,6 +84,7 @@ class KeywordClassifier(L.LightningModule):
             raise ValueError(f"model.freeze_backbone: {spec['class_path']} has no `backbone` module to freeze")
         if init_from:
             source = load_checkpoint(init_from)
+            _check_same_features(init_from, source["hyper_parameters"].get("feature_config"), feature_config)
             same_labels = list(source["hyper_parameters"].get("labels") or []) == labels
             transfer_weights(self, source["state_dict"], skip_prefixes=() if same_labels else ("net.head.",))
         if freeze_backbone:
@@ -158,6 +159,22 @@ class KeywordClassifier(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         return build_optimizers(self, self.optimizer_factory, self.scheduler_factory)
+
+
+def _check_same_features(source: str, theirs: dict[str, Any] | None, ours: dict[str, Any] | None) -> None:
+    """``init_from`` weights only mean something on the features they were trained on (the clip length may
+    differ: every network here pools over time)."""
+    from kwslab.dsp import FeatureConfig
+
+    if not theirs or not ours:
+        return
+    a = FeatureConfig.from_dict(dict(theirs)).to_dict()
+    b = FeatureConfig.from_dict(dict(ours)).to_dict()
+    differ = sorted(k for k in a if k != "num_frames" and a[k] != b.get(k))
+    if differ:
+        raise ValueError(f"model.init_from {source}: its weights were trained on other features ("
+                         + ", ".join(f"{k}: {a[k]!r} there, {b.get(k)!r} here" for k in differ)
+                         + "); set data.init_args.features to the checkpoint's")
 
 
 def _num_features(feature_config: dict[str, Any] | None) -> int:

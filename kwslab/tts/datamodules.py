@@ -29,26 +29,33 @@ class SyntheticKeywordDataModule(KeywordDataModule):
     """:class:`KeywordDataModule` over the espeak-made corpus in ``root``, built by ``prepare_data`` if missing.
 
     Args:
-        root: corpus folder (train/val/test.csv inside). Default ``data/synthetic_keywords``.
+        root: corpus folder (train/val/test.csv inside). Default ``data/synthetic_keywords``; None: a folder of its
+            own per keyword list, ``data/tts_keywords/<kw1>-<kw2>...``. A folder holding a corpus of other keywords
+            is refused (one message naming both lists), never mixed into.
         keywords: the keywords to spot; the classes are these plus ``_silence_`` and ``_unknown_``.
-        unknown_words: words said for the ``_unknown_`` class.
+        unknown_words: words said for the ``_unknown_`` class (a keyword among them is dropped from it).
+        near_words: per keyword, this many spelling neighbours (``kwslab.tts.neighbours``: "marvin" -> "harvin",
+            "mervin", "marv") added to the ``_unknown_`` words: hard negatives. Default 0.
         voices: espeak voices (``default`` = 8 English accents x 8 variants).
         per_voice: clips per keyword per voice.
         tts_seed: seed of the voice parameter draws and the split.
         Others: as :class:`KeywordDataModule`.
     """
 
-    def __init__(self, root: str = "data/synthetic_keywords", keywords: list[str] = ["yes", "no"],  # noqa: B006
+    def __init__(self, root: str | None = "data/synthetic_keywords", keywords: list[str] = ["yes", "no"],  # noqa: B006
                  unknown_words: list[str] | None = None, voices: list[str] = ["default"],  # noqa: B006
-                 per_voice: int = 4, tts_seed: int = 0, features: FeatureConfig | dict | None = None,
+                 per_voice: int = 4, tts_seed: int = 0, near_words: int = 0,
+                 features: FeatureConfig | dict | None = None,
                  batch_size: int = 64, num_workers: int = 0, pin_memory: bool | None = None,
                  augment: dict | None = None, spec_augment: dict | None = None, cache_dir: str | None = None,
                  seed: int = 0) -> None:
         if len(set(keywords)) != len(keywords) or {SILENCE_LABEL, UNKNOWN_LABEL} & set(keywords):
             raise ValueError(f"keywords must be distinct words, not {SILENCE_LABEL}/{UNKNOWN_LABEL}: {keywords!r}")
-        self.root = Path(root)
+        self.root = Path(root) if root is not None else Path("data/tts_keywords") / "-".join(keywords)
+        unknown = [w for w in (unknown_words or DEFAULT_UNKNOWN_WORDS) if w not in keywords]
+        unknown += [w for w in _near_words(keywords, near_words, tts_seed) if w not in unknown]
         self.build_args = dict(keywords=list(keywords), voices=list(voices), per_voice=per_voice, seed=tts_seed,
-                               unknown_words=list(unknown_words or DEFAULT_UNKNOWN_WORDS))
+                               unknown_words=unknown)
         super().__init__(str(self.root / "train.csv"), str(self.root / "val.csv"), str(self.root / "test.csv"),
                          features=features, labels=sorted([*keywords, SILENCE_LABEL, UNKNOWN_LABEL]),
                          batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory, augment=augment,
@@ -56,12 +63,37 @@ class SyntheticKeywordDataModule(KeywordDataModule):
 
     def prepare_data(self) -> None:
         """Build the corpus with espeak-ng when ``root/train.csv`` is missing."""
+        self._check_corpus_keywords()
         if not (self.root / "test.csv").exists():
             print(f"Building the synthetic keyword corpus in {self.root} with espeak-ng (offline, one time)...")
             a = self.build_args
             run_corpus_build(self.root, "--keywords", *a["keywords"], "--unknown-words", *a["unknown_words"],
                              "--voices", *a["voices"], "--per-voice", str(a["per_voice"]), "--seed", str(a["seed"]),
                              "--sample-rate", str(self.feature_config.sample_rate))
+
+
+    def _check_corpus_keywords(self) -> None:
+        """A finished corpus of other keywords in ``root`` is an error, not a silent mix."""
+        from kwslab.data.manifest import ManifestError, read_manifest
+
+        if not (self.root / "train.csv").is_file():
+            return
+        try:
+            have = {r.keyword for r in read_manifest(self.root / "train.csv", check_audio=False)}
+        except ManifestError:
+            return  # a broken manifest is reported, with its row, when the data is read
+        have -= {SILENCE_LABEL, UNKNOWN_LABEL}
+        want = set(self.build_args["keywords"])
+        if have != want:
+            raise ValueError(f"data.init_args.root {self.root} holds a corpus of the keywords {sorted(have)}, not "
+                             f"{sorted(want)}; set data.init_args.root to another folder (or null: one folder per "
+                             "keyword list), or delete that folder to rebuild it")
+
+
+def _near_words(keywords: list[str], per_keyword: int, seed: int) -> list[str]:
+    from kwslab.tts.neighbours import near_words
+
+    return near_words(keywords, per_keyword, seed)
 
 
 class SyntheticDigitsCTCDataModule(CTCDataModule):

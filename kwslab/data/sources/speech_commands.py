@@ -23,6 +23,7 @@ import math
 import os
 import re
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -118,6 +119,7 @@ def prepare_speech_commands(
     version: int = 2,
     url: str | None = None,
     sha256: str | None = None,
+    exclude_words: Sequence[str] = (),
 ) -> PrepareResult:
     """Write Speech Commands train/val/test manifests for the 12- or 35-class task.
 
@@ -134,6 +136,9 @@ def prepare_speech_commands(
         version: 1 or 2 (archive to download).
         url: Archive URL override (mirrors, tests).
         sha256: Archive checksum override (default: the published one for ``version``).
+        exclude_words: Words whose clips are left out of every split (e.g. the words a pretrained model must never
+            hear). They are dropped after the split is decided, so the other clips land in the same splits as
+            without them.
 
     Returns:
         The rows, manifest paths, and skipped counts (absent list entries, unreadable or misnamed files).
@@ -202,6 +207,14 @@ def prepare_speech_commands(
         return {"filename": str((root / key).absolute()), "keyword": keyword, "transcript": word,
                 "speaker": spk, "duration": duration, "split": split_of[key]}
 
+    excluded = set(exclude_words)
+    unknown_words = sorted(excluded - {w for w, _, _ in files.values()})
+    if unknown_words:
+        raise ValueError(f"speech-commands: exclude_words {', '.join(unknown_words)} are not words of {root}")
+    if excluded:
+        kept = {k: v for k, v in files.items() if v[0] not in excluded}
+        result.skipped[f"clips of excluded words ({', '.join(sorted(excluded))})"] = len(files) - len(kept)
+        files = kept
     if task == 35:
         result.rows = [row(k, files[k][0]) for k in files]
     else:

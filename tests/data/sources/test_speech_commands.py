@@ -128,3 +128,21 @@ def test_temp_files_left_by_a_killed_run_are_removed_on_the_next_run(tmp_path):
     assert not any(p.exists() for p in left)
     assert fresh.exists() and keep.exists()
     assert any("removed 3 temp file(s) left by an interrupted run" in n for n in res.notes)
+
+
+def test_excluded_words_leave_every_split_and_move_no_other_clip(tmp_path):
+    """A word kept from a model (the embedding's held-out words) is dropped after the speaker split, so every other
+    clip lands in the split it had without the exclusion."""
+    root = tmp_path / "sc"
+    _layout(root, lists=False, noise=False)
+    word = sorted(WORDS)[0]
+    prepare_speech_commands(root, tmp_path / "all", task=35, val_fraction=0.2, test_fraction=0.2)
+    res = prepare_speech_commands(root, tmp_path / "less", task=35, val_fraction=0.2, test_fraction=0.2,
+                                  exclude_words=[word])
+    full, less = _rows(tmp_path / "all"), _rows(tmp_path / "less")
+    for split in full:
+        assert {x.filename for x in less[split]} == {x.filename for x in full[split] if x.keyword != word}
+    assert not any(x.keyword == word for v in less.values() for x in v)
+    assert res.skipped[f"clips of excluded words ({word})"] == sum(x.keyword == word for v in full.values() for x in v)
+    with pytest.raises(ValueError, match="are not words of"):
+        prepare_speech_commands(root, tmp_path / "x", task=35, exclude_words=["zebra"])

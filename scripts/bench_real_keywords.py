@@ -1,0 +1,162 @@
+"""Keyword models on real voices they never heard: recall of each keyword and the share of other words accepted as a
+keyword, on Speech Commands speakers held out of every training (prints a markdown table; JSON with --out).
+
+    python scripts/bench_real_keywords.py --ckpt checkpoints/cnn/last.ckpt --label "espeak CNN (old default)"
+    python scripts/bench_real_keywords.py --ckpt A.ckpt B.ckpt C.ckpt --val data/tts_keywords/marvin/val.csv \\
+        --target-false-accepts 0.02
+
+Data: ``--data`` (default ``data/sc35_kws_all``) holds the manifests of
+``python -m kwslab.prepare speech-commands --root ../shared/data/speech_commands --task 35 --val-fraction 0.1
+--test-fraction 0.25 --out data/sc35_kws_all``: the same speaker split as the embedding's data (``data/sc35_kws``,
+which only leaves out the words the embedding must never hear), with every word. Scored clips:
+
+- a keyword's real recordings: its clips of the test speakers; for a word in ``--never-heard`` (default: the words
+  the embedding was kept from: marvin, sheila, house, wow) every speaker's clips, since no recording of it was
+  used anywhere;
+- other words: the test speakers' clips of every word that is not one of the model's keywords.
+
+A clip is accepted as keyword ``k`` when ``k`` is the model's top class and its probability is at least the
+threshold. The threshold is 0 (plain top class) unless ``--val`` names the model's validation manifest (its own
+TTS corpus's ``val.csv``): then it is the lowest one at which at most ``--target-false-accepts`` of the validation
+``_unknown_`` and ``_silence_`` clips are accepted, chosen there and never on the real clips scored here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO / "data" / "sc35_kws_all"
+NEVER_HEARD = ("marvin", "sheila", "house", "wow")
+SPECIAL = ("_silence_", "_unknown_")
+GRID = np.round(np.arange(0.0, 1.0, 0.01), 2)
+
+
+def prepare_command(data: Path) -> str:
+    return ("python -m kwslab.prepare speech-commands --root ../shared/data/speech_commands --task 35 "
+            f"--val-fraction 0.1 --test-fraction 0.25 --out {data}")
+
+
+def accepted(probs: np.ndarray, labels: list[str], keywords: list[str], threshold: float) -> list[str | None]:
+    """Per clip, the keyword it is accepted as, or None."""
+    top = probs.argmax(axis=1)
+    return [labels[t] if labels[t] in keywords and probs[i, t] >= threshold else None for i, t in enumerate(top)]
+
+
+def choose_threshold(probs: np.ndarray, labels: list[str], keywords: list[str], negatives: np.ndarray,
+                     target: float) -> float:
+    """The lowest grid threshold at which at most ``target`` of the ``negatives`` rows are accepted."""
+    for t in GRID:
+        acc = accepted(probs[negatives], labels, keywords, float(t))
+        if sum(a is not None for a in acc) <= target * max(1, int(negatives.sum())):
+            return float(t)
+    return 1.0
+
+
+def probabilities(model: Any, paths: list[Path]) -> np.ndarray:
+    from kwslab.inference.scoring import ensemble_probabilities
+
+    return ensemble_probabilities([model], paths).numpy()
+
+
+def score(ckpt: Path, data: Path, never_heard: tuple[str, ...], val: Path | None, target: float) -> dict[str, Any]:
+    from kwslab.data.manifest import read_manifest
+    from kwslab.inference import load_model
+
+    model = load_model(ckpt)
+    labels = list(model.labels)
+    keywords = [w for w in labels if w not in SPECIAL]
+    threshold, val_note = 0.0, "top class"
+    if val is not None:
+        rows = read_manifest(val, need_keyword=True)
+        probs = probabilities(model, [r.path for r in rows])
+        negatives = np.array([r.keyword in SPECIAL for r in rows])
+        threshold = choose_threshold(probs, labels, keywords, negatives, target)
+        val_note = f"<= {100 * target:g}% of {int(negatives.sum())} validation negatives ({val})"
+    test = read_manifest(data / "test.csv", need_keyword=True)
+    everyone = [r for s in ("train", "val", "test") for r in read_manifest(data / f"{s}.csv", need_keyword=True)]
+    result: dict[str, Any] = {"ckpt": str(ckpt), "threshold": threshold, "threshold_from": val_note,
+                              "keywords": {}, "data": str(data)}
+    for k in keywords:
+        rows = [r for r in (everyone if k in never_heard else test) if r.keyword == k]
+        if not rows:
+            result["keywords"][k] = {"clips": 0, "recall": None}
+            continue
+        acc = accepted(probabilities(model, [r.path for r in rows]), labels, keywords, threshold)
+        result["keywords"][k] = {"clips": len(rows), "recall": sum(a == k for a in acc) / len(rows),
+                                 "speakers": len({r.speaker for r in rows}),
+                                 "source": "every speaker (never heard)" if k in never_heard else "test speakers"}
+    others = [r for r in test if r.keyword not in keywords and r.keyword not in SPECIAL]
+    acc = accepted(probabilities(model, [r.path for r in others]), labels, keywords, threshold)
+    result["other_words"] = {"clips": len(others), "accepted": sum(a is not None for a in acc),
+                             "rate": sum(a is not None for a in acc) / max(1, len(others)),
+                             "as": {k: sum(a == k for a in acc) for k in keywords}}
+    return result
+
+
+def table(results: list[dict[str, Any]], labels: list[str]) -> str:
+    lines = ["| model | keyword | real clips (speakers) | recall | other-word clips accepted as a keyword | threshold |",
+             "| --- | --- | ---: | ---: | ---: | --- |"]
+    for res, label in zip(results, labels):
+        ow = res["other_words"]
+        for k, c in res["keywords"].items():
+            recall = "-" if c["recall"] is None else f"{100 * c['recall']:.1f}%"
+            lines.append(f"| {label} | `{k}` | {c['clips']} ({c.get('speakers', 0)}, {c.get('source', '-')}) | "
+                         f"{recall} | {100 * ow['rate']:.1f}% ({ow['accepted']} of {ow['clips']}) | "
+                         f"{res['threshold']:g} ({res['threshold_from']}) |")
+    return "\n".join(lines)
+
+
+def summary(results: list[dict[str, Any]]) -> str:
+    """Mean ± sd over checkpoints (seeds) of each keyword's recall and of the other-word acceptance."""
+    out = []
+    for k in results[0]["keywords"]:
+        rec = [r["keywords"][k]["recall"] for r in results if r["keywords"].get(k, {}).get("recall") is not None]
+        if len(rec) > 1:
+            out.append(f"`{k}` recall {100 * statistics.mean(rec):.1f}% ± {100 * statistics.stdev(rec):.1f}")
+    fa = [r["other_words"]["rate"] for r in results]
+    if len(fa) > 1:
+        out.append(f"other words accepted {100 * statistics.mean(fa):.1f}% ± {100 * statistics.stdev(fa):.1f}")
+    return f"mean ± sd over {len(results)} checkpoints: " + "; ".join(out) if out else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ckpt", nargs="+", required=True, help="keyword checkpoints (e.g. one per seed)")
+    p.add_argument("--label", nargs="+", help="a name per checkpoint for the table (default: the file names)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="real clips' manifests")
+    p.add_argument("--never-heard", default=",".join(NEVER_HEARD),
+                   help="comma-separated words no model's training data had (scored on every speaker)")
+    p.add_argument("--val", type=Path, nargs="+", help="validation manifest per checkpoint (or one for all) to "
+                                                       "choose the threshold on")
+    p.add_argument("--target-false-accepts", type=float, default=0.02,
+                   help="with --val: share of validation negatives that may be accepted (default 0.02)")
+    p.add_argument("--out", type=Path, help="write the numbers here as JSON")
+    a = p.parse_args(argv)
+    if not all((a.data / f"{s}.csv").is_file() for s in ("train", "val", "test")):
+        sys.exit(f"error: no manifests in {a.data}; prepare them first: {prepare_command(a.data)}")
+    labels = a.label or [Path(c).name for c in a.ckpt]
+    if len(labels) != len(a.ckpt):
+        sys.exit("error: give one --label per --ckpt")
+    vals = (a.val * len(a.ckpt) if a.val and len(a.val) == 1 else a.val) or [None] * len(a.ckpt)
+    if len(vals) != len(a.ckpt):
+        sys.exit("error: give one --val manifest, or one per --ckpt")
+    never = tuple(w for w in a.never_heard.split(",") if w)
+    results = [score(Path(c), a.data, never, v, a.target_false_accepts) for c, v in zip(a.ckpt, vals)]
+    print(table(results, labels))
+    print(summary(results))
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps({"results": results, "labels": labels}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Detectors trained from TTS only, scored on real voices: trains ``configs/keyword_from_tts.yaml`` for each keyword
+list and seed, then scores every run with ``scripts/bench_real_keywords.py`` (threshold chosen on the run's own TTS
+validation set) and prints one table.
+
+    python scripts/bench_tts_keywords.py                                  # marvin and sheila, seeds 0 1 2
+    python scripts/bench_tts_keywords.py --keywords yes,no --seeds 0      # the embedded default's words
+    python scripts/bench_tts_keywords.py --keywords marvin --seeds 0 --epochs 1   # smoke
+
+Each run is ``python -m kwslab.fit --config configs/keyword_from_tts.yaml --config OVERLAY`` in a subprocess, in
+``runs/bench_tts_kw/<keywords>/seed<k>/`` (the overlay: keywords, seed, checkpoints and a CSV log there). The TTS
+corpus of a keyword list is built once in ``data/tts_keywords/<keywords>`` and shared by its seeds (the seed changes
+the training, not the voices). The score uses the last epoch's weights: the TTS validation set says nothing about
+real voices, so no epoch is picked on it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_real_keywords import DEFAULT_DATA, prepare_command, score, summary, table  # noqa: E402
+from fsdd_experiments import rooted_callbacks  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "configs" / "keyword_from_tts.yaml"
+
+
+def train_one(keywords: list[str], seed: int, runs: Path, epochs: int | None, threads: int,
+              extra: list[str]) -> tuple[Path, Path, float]:
+    """Fit one run; return its last checkpoint, its corpus's validation manifest and the wall time."""
+    name = "-".join(keywords)
+    run_dir = (runs / name / f"seed{seed}").resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for old in (run_dir / "checkpoints").glob("*.ckpt"):
+        old.unlink()
+    base = yaml.safe_load(CONFIG.read_text())
+    trainer: dict[str, Any] = {
+        "default_root_dir": str(run_dir), "enable_progress_bar": False,
+        "callbacks": rooted_callbacks(base["trainer"].get("callbacks"), run_dir),
+        "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
+                   "init_args": {"save_dir": str(run_dir), "name": "csv", "version": 0}}}
+    if epochs:
+        trainer["max_epochs"] = epochs
+    overlay = run_dir / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump({"seed_everything": seed, "trainer": trainer,
+                                       "data": {"init_args": {"keywords": keywords, "seed": seed}}},
+                                      sort_keys=False))
+    cmd = [sys.executable, "-m", "kwslab.fit", "--config", str(CONFIG), "--config", str(overlay), *extra]
+    print(f"[{name} seed {seed}] " + " ".join(cmd[1:]), flush=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
+    t0 = time.perf_counter()
+    with open(run_dir / "fit.log", "w") as log:
+        rc = subprocess.run(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env, check=False).returncode
+    if rc != 0:
+        sys.exit(f"error: training {name} (seed {seed}) failed; see {run_dir / 'fit.log'}")
+    root = base["data"]["init_args"].get("root") or f"data/tts_keywords/{name}"
+    return run_dir / "checkpoints" / "last.ckpt", REPO / root / "val.csv", time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--keywords", nargs="+", default=["marvin", "sheila"],
+                   help="keyword lists, each comma-separated (default: marvin sheila, one detector each)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--epochs", type=int, default=None, help="override max_epochs (smoke runs)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="real clips' manifests (bench_real_keywords)")
+    p.add_argument("--target-false-accepts", type=float, default=0.02,
+                   help="share of the TTS validation negatives a threshold may accept (default 0.02)")
+    p.add_argument("--runs", type=Path, default=REPO / "runs" / "bench_tts_kw")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--skip-train", action="store_true", help="score finished runs only")
+    p.add_argument("--out", type=Path, help="write the numbers here as JSON")
+    p.add_argument("fit_args", nargs="*", help="extra kwslab.fit arguments after --, e.g. -- --model.init_from X")
+    a = p.parse_args(argv)
+    if not all((a.data / f"{s}.csv").is_file() for s in ("train", "val", "test")):
+        sys.exit(f"error: no manifests in {a.data}; prepare them first: {prepare_command(a.data)}")
+    results, labels = [], []
+    for kw in a.keywords:
+        words = [w.strip() for w in kw.split(",") if w.strip()]
+        group = []
+        for seed in a.seeds:
+            run_dir = a.runs / "-".join(words) / f"seed{seed}"
+            if a.skip_train:
+                ckpt, wall = run_dir / "checkpoints" / "last.ckpt", None
+                val = REPO / "data" / "tts_keywords" / "-".join(words) / "val.csv"
+            else:
+                ckpt, val, wall = train_one(words, seed, a.runs, a.epochs, a.threads, a.fit_args)
+            res = score(ckpt, a.data, ("marvin", "sheila", "house", "wow"), val, a.target_false_accepts)
+            res.update(seed=seed, train_seconds=wall)
+            group.append(res)
+            labels.append(f"TTS-only {'+'.join(words)}, seed {seed}")
+        results += group
+        print(summary(group) if len(group) > 1 else "", flush=True)
+    print(table(results, labels))
+    for kw in a.keywords:
+        group = [r for r, lab in zip(results, labels) if lab.startswith(f"TTS-only {kw.replace(',', '+')},")]
+        if len(group) > 1:
+            print(f"{kw}: {summary(group)}")
+    if a.out:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps({"results": results, "labels": labels}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
