@@ -98,6 +98,10 @@ def format_stream_report(result: dict) -> str:
         lowest = min(rows, key=lambda r: r["fa_per_hour"])
         lines.append(f"no threshold meets the target; the fewest false alarms: {lowest['fa_per_hour']:.2f}/hour "
                      f"at threshold {lowest['threshold']:.5g}")
+    for rate, point in (result.get("miss_rate_at") or {}).items():
+        lines.append(f"miss rate at <= {rate} FA/hour: " + (
+            f"{100 * point['frr']:.2f}% (threshold {point['threshold']:.5g}, {point['fa_per_hour']:.2f} FA/hour)"
+            if point else "not reached at any threshold tried"))
     return "\n".join(lines)
 
 

@@ -154,7 +154,24 @@ def evaluate_stream_manifest(ckpt: str | Path, stream_manifest: str | Path, *, t
                               title=f"{Path(ckpt).name} on {Path(stream_manifest).parent.name}")
     if result["calibration"] is not None:
         result["calibration"]["stream_manifest"] = str(stream_manifest)
-    return {**result, "streams": len(entries), "settings": config.to_dict()}
+    return {**result, "streams": len(entries), "settings": config.to_dict(),
+            "miss_rate_at": miss_rates_at(result["curve"], REPORTED_FA_PER_HOUR)}
+
+
+REPORTED_FA_PER_HOUR = (0.5, 1.0, 5.0)
+
+
+def miss_rates_at(curve: list[dict], fa_per_hour: tuple[float, ...] = REPORTED_FA_PER_HOUR) -> dict[str, dict | None]:
+    """For each false-alarm rate, the operating point with the fewest misses among the thresholds whose rate is at
+    most that (``{"threshold", "frr", "fa_per_hour"}``; None when no threshold gets that low). Keys are the rates
+    as strings (``"0.5"``), so the result is plain JSON."""
+    out: dict[str, dict | None] = {}
+    for target in fa_per_hour:
+        ok = [r for r in curve if r["fa_per_hour"] <= target]
+        best = min(ok, key=lambda r: (r["frr"], r["threshold"])) if ok else None
+        out[f"{target:g}"] = ({"threshold": best["threshold"], "frr": best["frr"],
+                               "fa_per_hour": best["fa_per_hour"]} if best else None)
+    return out
 
 
 def store_threshold(ckpt: str | Path, calibration: dict, out: str | Path | None = None) -> Path:

@@ -46,7 +46,8 @@ class StreamEntry:
 def compose_streams(manifest: str | Path, out: str | Path, *, keywords: Sequence[str] | None = None,
                     streams: int = 1, duration: float = 300.0, gap: tuple[float, float] = (1.0, 4.0),
                     keyword_fraction: float = 0.5, snr_db: tuple[float, float] = (5.0, 20.0),
-                    noise_dbfs: float = -45.0, sample_rate: int = 16000, seed: int = 0) -> Path:
+                    noise_dbfs: float = -45.0, sample_rate: int = 16000, seed: int = 0,
+                    noise_dir: str | Path | None = None, trim_floor_db: float | None = None) -> Path:
     """Write ``streams`` WAVs of ``duration`` seconds and ``streams.json`` under ``out``; returns the JSON path.
 
     Args:
@@ -59,6 +60,11 @@ def compose_streams(manifest: str | Path, out: str | Path, *, keywords: Sequence
         snr_db: per-clip speech-to-background ratio range in dB (default 5-20).
         noise_dbfs: background RMS level in dB re full scale (default -45).
         sample_rate: Hz (default 16000). seed: every random choice (default 0).
+        noise_dir: WAV recordings to use as the background instead of synthetic coloured noise (e.g. Speech
+            Commands' ``_background_noise_``): each stream is a chain of random pieces of them (10-60 s each, random
+            offsets), at ``noise_dbfs``.
+        trim_floor_db: also trim what is less than this many dB above each clip's noise floor (real recordings
+            with room noise; see :func:`kwslab.dsp.waveform.trim_silence`), so keyword times are the word's.
     """
     if not (0 < gap[0] <= gap[1]) or not 0 <= keyword_fraction <= 1 or duration <= 0 or streams < 1:
         raise ValueError("compose_streams: need 0 < gap min <= gap max, 0 <= keyword_fraction <= 1, duration > 0 "
@@ -74,22 +80,42 @@ def compose_streams(manifest: str | Path, out: str | Path, *, keywords: Sequence
                                        "manifest's keyword column holds"])
     if keyword_fraction < 1 and not distractors:
         keyword_fraction = 1.0  # nothing else to place
+    noise_files = sorted(Path(noise_dir).glob("*.wav")) if noise_dir is not None else []
+    if noise_dir is not None and not noise_files:
+        raise ValueError(f"compose_streams: no WAV files in the noise folder {noise_dir}")
     rng = np.random.default_rng(seed)
     cache: dict[Path, np.ndarray] = {}
 
     def clip(path: Path, trim: bool = True) -> np.ndarray:
         if path not in cache:
             x = load_audio(path, sample_rate)
-            cache[path] = np.array(trim_silence(x, sample_rate, pad=0.005) if trim else x, dtype=np.float32)
+            x = trim_silence(x, sample_rate, pad=0.005, floor_db=trim_floor_db) if trim else x
+            cache[path] = np.array(x, dtype=np.float32)
         return cache[path]
+
+    def real_background(n: int) -> np.ndarray:
+        y, pos = np.zeros(n), 0
+        while pos < n:
+            x = clip(noise_files[int(rng.integers(len(noise_files)))], trim=False)
+            length = min(n - pos, len(x), int(rng.uniform(10.0, 60.0) * sample_rate))
+            start = int(rng.integers(0, len(x) - length + 1))
+            seg = x[start:start + length].astype(np.float64)
+            r = rms(seg)
+            y[pos:pos + length] = seg / r * noise_rms if r > 0 else 0.0
+            pos += length
+        return y
 
     out = Path(out)
     noise_rms = 10.0 ** (noise_dbfs / 20.0)
     entries = []
     for s in range(streams):
         n = int(round(duration * sample_rate))
-        color = list(NOISE_COLORS)[int(rng.integers(len(NOISE_COLORS)))]
-        y = colored_noise(n, color, rng).astype(np.float64) * noise_rms
+        if noise_files:
+            color = f"recordings in {noise_dir}"
+            y = real_background(n)
+        else:
+            color = list(NOISE_COLORS)[int(rng.integers(len(NOISE_COLORS)))]
+            y = colored_noise(n, color, rng).astype(np.float64) * noise_rms
         pos = 0
         while silences and pos < n:  # real background recordings, tiled at the same level
             x = clip(silences[int(rng.integers(len(silences)))].path, trim=False)
@@ -125,7 +151,8 @@ def compose_streams(manifest: str | Path, out: str | Path, *, keywords: Sequence
     doc = {"format": FORMAT, "sample_rate": sample_rate, "keywords": sorted(kw),
            "settings": {"manifest": str(manifest), "duration": duration, "gap": list(gap),
                         "keyword_fraction": keyword_fraction, "snr_db": list(snr_db), "noise_dbfs": noise_dbfs,
-                        "seed": seed},
+                        "seed": seed, "noise_dir": str(noise_dir) if noise_dir is not None else None,
+                        "trim_floor_db": trim_floor_db},
            "streams": entries}
     path = out / "streams.json"
     atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
@@ -187,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keyword-fraction", type=float, default=0.5, help="share of clips that are keywords (0.5)")
     p.add_argument("--snr-db", type=float, nargs=2, default=(5.0, 20.0), metavar=("MIN", "MAX"))
     p.add_argument("--noise-dbfs", type=float, default=-45.0, help="background level (default -45 dBFS)")
+    p.add_argument("--noise-dir", default=None,
+                   help="background recordings (e.g. Speech Commands' _background_noise_) instead of synthetic noise")
+    p.add_argument("--trim-floor-db", type=float, default=None,
+                   help="also trim each clip down to what is this many dB above its noise floor (real recordings, "
+                        "e.g. 10)")
     p.add_argument("--sample-rate", type=int, default=16000)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
@@ -194,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         path = compose_streams(a.manifest, a.out, keywords=a.keywords.split(",") if a.keywords else None,
                                streams=a.streams, duration=60.0 * a.minutes, gap=tuple(a.gap),
                                keyword_fraction=a.keyword_fraction, snr_db=tuple(a.snr_db),
-                               noise_dbfs=a.noise_dbfs, sample_rate=a.sample_rate, seed=a.seed)
+                               noise_dbfs=a.noise_dbfs, sample_rate=a.sample_rate, seed=a.seed,
+                               noise_dir=a.noise_dir, trim_floor_db=a.trim_floor_db)
     except (ManifestError, WavError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -45,3 +45,43 @@ def test_a_manifest_without_the_keywords_is_one_manifest_error_naming_them(tone_
 
     with pytest.raises(ManifestError, match=r"no row has one of the keywords \['marvin'\]"):
         compose_streams(tone_data["test"], tmp_path / "s", keywords=["marvin"], streams=1, duration=10.0)
+
+
+def test_real_recordings_as_background_and_keyword_times_that_hold_the_word(tmp_path):
+    """Clips laid out like Speech Commands (a 0.3-s tone padded to 1 s with room noise) over a background taken from
+    recordings: each event's span is the trimmed word (its tone), and the background is the recordings' sound."""
+    import numpy as np
+
+    from kwslab.audio import read_wav, write_wav
+    from kwslab.data.manifest import write_manifest
+
+    sr, rng, rows = 16000, np.random.default_rng(0), []
+    tones = {"yes": 700.0, "bird": 2500.0}
+    for word, hz in tones.items():
+        for n in range(3):
+            y = 0.01 * rng.standard_normal(sr)
+            t = np.arange(int(0.3 * sr)) / sr
+            y[6000:6000 + t.size] += 0.3 * np.sin(2 * np.pi * hz * t)
+            path = tmp_path / word / f"abc{n}_nohash_0.wav"
+            write_wav(path, y.astype(np.float32), sr)
+            rows.append({"filename": str(path), "keyword": word})
+    write_manifest(tmp_path / "test.csv", rows)
+    hum = np.sin(2 * np.pi * 120.0 * np.arange(5 * sr) / sr).astype(np.float32)  # a "recording": mains hum
+    write_wav(tmp_path / "noise" / "hum.wav", 0.2 * hum, sr)
+    path = compose_streams(tmp_path / "test.csv", tmp_path / "s", keywords=["yes"], duration=30.0, snr_db=(30, 30),
+                           noise_dir=tmp_path / "noise", trim_floor_db=10.0, seed=1)
+    doc = json.loads(path.read_text())
+    stream = doc["streams"][0]
+    assert stream["background"].startswith("recordings in") and doc["settings"]["trim_floor_db"] == 10.0
+    y, _ = read_wav(tmp_path / "s" / stream["filename"])
+    spectrum = lambda x: np.abs(np.fft.rfft(x * np.hanning(len(x))))  # noqa: E731
+    freqs = lambda x: np.fft.rfftfreq(len(x), 1 / sr)  # noqa: E731
+    for ev in stream["events"]:
+        assert ev["end"] - ev["start"] == pytest.approx(0.3, abs=0.03)  # the word, not its 1-s clip
+        x = y[int(ev["start"] * sr):int(ev["end"] * sr)]
+        assert freqs(x)[np.argmax(spectrum(x))] == pytest.approx(700.0, abs=10)
+    assert stream["events"] and all(d["label"] == "bird" for d in stream["distractors"])
+    quiet = y[:int(min(e["start"] for e in stream["events"] + stream["distractors"]) * sr)]
+    assert freqs(quiet)[np.argmax(spectrum(quiet))] == pytest.approx(120.0, abs=3)  # the recording's hum
+    with pytest.raises(ValueError, match="no WAV files in the noise folder"):
+        compose_streams(tmp_path / "test.csv", tmp_path / "t", keywords=["yes"], noise_dir=tmp_path / "yes" / "x")
