@@ -16,9 +16,13 @@ which only leaves out the words the embedding must never hear), with every word.
 - other words: the test speakers' clips of every word that is not one of the model's keywords.
 
 A clip is accepted as keyword ``k`` when ``k`` is the model's top class and its probability is at least the
-threshold. The threshold is 0 (plain top class) unless ``--val`` names the model's validation manifest (its own
-TTS corpus's ``val.csv``): then it is the lowest one at which at most ``--target-false-accepts`` of the validation
-``_unknown_`` and ``_silence_`` clips are accepted, chosen there and never on the real clips scored here.
+threshold. ``--threshold-on`` says where the threshold comes from, never from the clips scored here:
+
+- ``top`` (default): 0, the plain top class (what ``python -m kwslab.predict`` reports);
+- ``real-val``: the lowest one at which at most ``--target-false-accepts`` of the validation speakers' clips of
+  other words (``--data``'s ``val.csv``: real audio, speakers disjoint from the test's) are accepted;
+- ``tts-val``: the same on the ``_unknown_`` and ``_silence_`` clips of the model's own validation manifest
+  (``--val``, e.g. its TTS corpus's ``val.csv``).
 """
 from __future__ import annotations
 
@@ -65,7 +69,8 @@ def probabilities(model: Any, paths: list[Path]) -> np.ndarray:
     return ensemble_probabilities([model], paths).numpy()
 
 
-def score(ckpt: Path, data: Path, never_heard: tuple[str, ...], val: Path | None, target: float) -> dict[str, Any]:
+def score(ckpt: Path, data: Path, never_heard: tuple[str, ...], val: Path | None, target: float,
+          threshold_on: str = "top") -> dict[str, Any]:
     from kwslab.data.manifest import read_manifest
     from kwslab.inference import load_model
 
@@ -73,12 +78,20 @@ def score(ckpt: Path, data: Path, never_heard: tuple[str, ...], val: Path | None
     labels = list(model.labels)
     keywords = [w for w in labels if w not in SPECIAL]
     threshold, val_note = 0.0, "top class"
-    if val is not None:
-        rows = read_manifest(val, need_keyword=True)
+    if threshold_on != "top":
+        if threshold_on == "real-val":
+            rows = [r for r in read_manifest(data / "val.csv", need_keyword=True) if r.keyword not in keywords]
+            negatives = np.ones(len(rows), bool)
+            what = f"real validation-speaker clips of other words ({data / 'val.csv'})"
+        else:
+            if val is None:
+                raise SystemExit("error: --threshold-on tts-val needs --val MANIFEST")
+            rows = read_manifest(val, need_keyword=True)
+            negatives = np.array([r.keyword in SPECIAL for r in rows])
+            what = f"_unknown_/_silence_ clips of {val}"
         probs = probabilities(model, [r.path for r in rows])
-        negatives = np.array([r.keyword in SPECIAL for r in rows])
         threshold = choose_threshold(probs, labels, keywords, negatives, target)
-        val_note = f"<= {100 * target:g}% of {int(negatives.sum())} validation negatives ({val})"
+        val_note = f"<= {100 * target:g}% of {int(negatives.sum())} {what} accepted"
     test = read_manifest(data / "test.csv", need_keyword=True)
     everyone = [r for s in ("train", "val", "test") for r in read_manifest(data / f"{s}.csv", need_keyword=True)]
     result: dict[str, Any] = {"ckpt": str(ckpt), "threshold": threshold, "threshold_from": val_note,
@@ -134,10 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="real clips' manifests")
     p.add_argument("--never-heard", default=",".join(NEVER_HEARD),
                    help="comma-separated words no model's training data had (scored on every speaker)")
-    p.add_argument("--val", type=Path, nargs="+", help="validation manifest per checkpoint (or one for all) to "
-                                                       "choose the threshold on")
+    p.add_argument("--threshold-on", choices=("top", "real-val", "tts-val"), default="top",
+                   help="where the acceptance threshold is chosen (see above; default top: no threshold)")
+    p.add_argument("--val", type=Path, nargs="+", help="tts-val: the validation manifest per checkpoint (or one for "
+                                                       "all)")
     p.add_argument("--target-false-accepts", type=float, default=0.02,
-                   help="with --val: share of validation negatives that may be accepted (default 0.02)")
+                   help="share of validation negatives a threshold may accept (default 0.02)")
     p.add_argument("--out", type=Path, help="write the numbers here as JSON")
     a = p.parse_args(argv)
     if not all((a.data / f"{s}.csv").is_file() for s in ("train", "val", "test")):
@@ -149,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(vals) != len(a.ckpt):
         sys.exit("error: give one --val manifest, or one per --ckpt")
     never = tuple(w for w in a.never_heard.split(",") if w)
-    results = [score(Path(c), a.data, never, v, a.target_false_accepts) for c, v in zip(a.ckpt, vals)]
+    results = [score(Path(c), a.data, never, v, a.target_false_accepts, a.threshold_on)
+               for c, v in zip(a.ckpt, vals)]
     print(table(results, labels))
     print(summary(results))
     if a.out:

@@ -109,6 +109,14 @@ def manifest_digest(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
+def _relative(path: Path) -> str:
+    """A manifest path as the config names it (relative to the repository) where it is inside it."""
+    try:
+        return path.resolve().relative_to(REPO).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def export(ckpt: Path, out: Path, train_manifests: list[Path], held_out: tuple[str, ...] = HELD_OUT) -> Path:
     """Write the slim, self-describing embedding checkpoint (see the module docstring)."""
     from kwslab.checkpoint import load_checkpoint, save_checkpoint
@@ -125,7 +133,8 @@ def export(ckpt: Path, out: Path, train_manifests: list[Path], held_out: tuple[s
     hp.pop("init_from", None)
     hp["freeze_backbone"] = False
     record = {"name": "speech_embedding", "recipe": "configs/embedding.yaml", "command": "python scripts/train_embedding.py",
-              "train_manifests": [str(m) for m in train_manifests], "manifest_sha256": manifest_digest(train_manifests),
+              "train_manifests": [_relative(m) for m in train_manifests],
+              "manifest_sha256": manifest_digest(train_manifests),
               "words": words, "held_out_words": list(held_out), "data": DATA_CREDIT,
               "source_checkpoint": ckpt.name, "epoch": int(source.get("epoch", -1)),
               "created": datetime.date.today().isoformat()}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -120,3 +121,65 @@ def test_check_output_refuses_a_folder_and_an_existing_file_unless_forced(tmp_pa
         check_output(existing, flag="--out-ckpt")
     assert check_output(existing, force=True) == existing
     assert check_output(tmp_path / "new.ckpt") == tmp_path / "new.ckpt"
+
+
+# -- the checkpoints shipped in the package (builtin:<name>) ----------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_shipped_speech_embedding_loads_offline_and_says_what_it_was_trained_on():
+    """kwslab/pretrained/speech_embedding.ckpt: small, loaded through the same safe loader, with its recipe, its
+    training manifests' hash and licences, and without the four words it must never have heard."""
+    from kwslab.checkpoint import BUILTIN
+    from kwslab.dsp import FeatureConfig
+    from kwslab.inference import load_model
+
+    path = BUILTIN["speech_embedding"]
+    assert path.is_file() and path.stat().st_size <= 2_000_000
+    ckpt = load_checkpoint("builtin:speech_embedding")
+    record = ckpt["kwslab_pretrained"]
+    assert record["recipe"] == "configs/embedding.yaml" and record["command"] == "python scripts/train_embedding.py"
+    assert len(record["manifest_sha256"]) == 64 and "CC BY 4.0" in record["data"] and "CC BY-SA 4.0" in record["data"]
+    held_out = {"marvin", "sheila", "house", "wow"}
+    assert set(record["held_out_words"]) == held_out
+    assert not held_out & set(record["words"]) and not held_out & set(ckpt["hyper_parameters"]["labels"])
+    model = load_model("builtin:speech_embedding")  # a working 31-word classifier too
+    assert model.kind == "keyword" and model.labels == record["words"]
+    import yaml
+
+    tts = yaml.safe_load((REPO / "configs" / "keyword_from_tts.yaml").read_text())["data"]["init_args"]["features"]
+    assert FeatureConfig.from_dict(tts) == model.feature_config  # the custom-keyword recipe reads its features
+
+
+def test_the_embeddings_training_manifests_match_its_hash_and_lack_the_held_out_words():
+    """Where the training manifests are present (a development checkout after the recipe's prepare commands), they
+    hash to the recorded value and none of their rows says a held-out word."""
+    import hashlib
+
+    from kwslab.data.manifest import read_manifest
+
+    record = load_checkpoint("builtin:speech_embedding")["kwslab_pretrained"]
+    paths = [REPO / m if not Path(m).is_absolute() else Path(m) for m in record["train_manifests"]]
+    if not all(p.is_file() for p in paths):
+        pytest.skip("the embedding's training manifests are not here (they need ../shared); hash not checked")
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    assert h.hexdigest() == record["manifest_sha256"]
+    words = {r.keyword for p in paths for r in read_manifest(p, check_audio=False)}
+    assert not words & set(record["held_out_words"])
+
+
+def test_builtin_names_missing_and_broken_files_are_one_clear_error(tmp_path, monkeypatch):
+    import kwslab.checkpoint as ck
+
+    with pytest.raises(CheckpointError, match="no such built-in checkpoint; the package ships speech_embedding"):
+        load_checkpoint("builtin:nope")
+    monkeypatch.setitem(ck.BUILTIN, "speech_embedding", tmp_path / "speech_embedding.ckpt")
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint("builtin:speech_embedding")
+    assert "missing from this installation" in str(err.value) and "scripts/train_embedding.py" in str(err.value)
+    (tmp_path / "speech_embedding.ckpt").write_bytes(b"PK\x03\x04" + b"\0" * 100)  # a copy cut short
+    with pytest.raises(CheckpointError, match="truncated or damaged zip archive"):
+        load_checkpoint("builtin:speech_embedding")
