@@ -15,11 +15,13 @@ which only leaves out the words the embedding must never hear), with every word.
   used anywhere;
 - other words: the test speakers' clips of every word that is not one of the model's keywords.
 
-A clip is accepted as keyword ``k`` when ``k`` is the model's top class and its probability is at least the
-threshold. ``--threshold-on`` says where the threshold comes from, never from the clips scored here:
+``--threshold-on`` says how a clip is accepted as a keyword, and where a threshold comes from (never from the clips
+scored here):
 
-- ``top`` (default): 0, the plain top class (what ``python -m kwslab.predict`` reports);
-- ``real-val``: the lowest one at which at most ``--target-false-accepts`` of the validation speakers' clips of
+- ``top`` (default): when the keyword is the model's top class (what ``python -m kwslab.predict`` reports);
+- otherwise, when the likeliest keyword's probability reaches the threshold (a detector's score, whatever class is
+  on top), with the threshold chosen as follows.
+- ``real-val``: the lowest one (in steps of 0.01) at which at most ``--target-false-accepts`` of the validation speakers' clips of
   other words (``--data``'s ``val.csv``: real audio, speakers disjoint from the test's) are accepted;
 - ``tts-val``: the same on the ``_unknown_`` and ``_silence_`` clips of the model's own validation manifest
   (``--val``, e.g. its TTS corpus's ``val.csv``).
@@ -47,10 +49,15 @@ def prepare_command(data: Path) -> str:
             f"--val-fraction 0.1 --test-fraction 0.25 --out {data}")
 
 
-def accepted(probs: np.ndarray, labels: list[str], keywords: list[str], threshold: float) -> list[str | None]:
-    """Per clip, the keyword it is accepted as, or None."""
-    top = probs.argmax(axis=1)
-    return [labels[t] if labels[t] in keywords and probs[i, t] >= threshold else None for i, t in enumerate(top)]
+def accepted(probs: np.ndarray, labels: list[str], keywords: list[str], threshold: float | None) -> list[str | None]:
+    """Per clip, the keyword it is accepted as, or None. ``threshold`` None: the top class, when it is a keyword;
+    a number: the likeliest keyword, when its probability reaches it."""
+    if threshold is None:
+        top = probs.argmax(axis=1)
+        return [labels[t] if labels[t] in keywords else None for t in top]
+    cols = [labels.index(k) for k in keywords]
+    best = probs[:, cols].argmax(axis=1)
+    return [keywords[b] if probs[i, cols[b]] >= threshold else None for i, b in enumerate(best)]
 
 
 def choose_threshold(probs: np.ndarray, labels: list[str], keywords: list[str], negatives: np.ndarray,
@@ -77,7 +84,7 @@ def score(ckpt: Path, data: Path, never_heard: tuple[str, ...], val: Path | None
     model = load_model(ckpt)
     labels = list(model.labels)
     keywords = [w for w in labels if w not in SPECIAL]
-    threshold, val_note = 0.0, "top class"
+    threshold, val_note = None, "top class"
     if threshold_on != "top":
         if threshold_on == "real-val":
             rows = [r for r in read_manifest(data / "val.csv", need_keyword=True) if r.keyword not in keywords]
@@ -120,9 +127,9 @@ def table(results: list[dict[str, Any]], labels: list[str]) -> str:
         ow = res["other_words"]
         for k, c in res["keywords"].items():
             recall = "-" if c["recall"] is None else f"{100 * c['recall']:.1f}%"
+            t = "top class" if res["threshold"] is None else f"{res['threshold']:g} ({res['threshold_from']})"
             lines.append(f"| {label} | `{k}` | {c['clips']} ({c.get('speakers', 0)}, {c.get('source', '-')}) | "
-                         f"{recall} | {100 * ow['rate']:.1f}% ({ow['accepted']} of {ow['clips']}) | "
-                         f"{res['threshold']:g} ({res['threshold_from']}) |")
+                         f"{recall} | {100 * ow['rate']:.1f}% ({ow['accepted']} of {ow['clips']}) | {t} |")
     return "\n".join(lines)
 
 

@@ -38,6 +38,7 @@ def train_one(keywords: list[str], seed: int, runs: Path, epochs: int | None, th
               extra: list[str]) -> tuple[Path, Path, float]:
     """Fit one run; return its last checkpoint, its corpus's validation manifest and the wall time."""
     name = "-".join(keywords)
+    extra = [x.replace("{keywords}", name) for x in extra]  # e.g. --data.init_args.root data/tts/{keywords}-all
     run_dir = (runs / name / f"seed{seed}").resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     for old in (run_dir / "checkpoints").glob("*.ckpt"):
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--skip-train", action="store_true", help="score finished runs only")
     p.add_argument("--out", type=Path, help="write the numbers here as JSON")
-    p.add_argument("fit_args", nargs="*", help="extra kwslab.fit arguments after --, e.g. -- --model.init_from X")
+    p.add_argument("fit_args", nargs="*", help="extra kwslab.fit arguments after --, e.g. -- --model.init_from X "
+                                                "({keywords} in them becomes the run's keyword list)")
     a = p.parse_args(argv)
     if not all((a.data / f"{s}.csv").is_file() for s in ("train", "val", "test")):
         sys.exit(f"error: no manifests in {a.data}; prepare them first: {prepare_command(a.data)}")
