@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import lightning as L
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -284,6 +285,8 @@ def main(args: list[str] | None = None) -> KwsCLI:
             _fail(str(exc))
         except CheckpointFolderInUse as exc:  # another live run writes into this run's checkpoint folder
             _fail(str(exc))
+        except MisconfigurationException as exc:  # trainer settings Lightning finds incompatible once it starts
+            _fail(f"the trainer settings do not fit together: {' '.join(str(exc).split())}")
     return cli
 
 

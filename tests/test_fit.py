@@ -260,3 +260,20 @@ def test_a_training_manifest_with_one_class_names_the_manifest(tmp_path, capsys)
     assert exc.value.code == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"data.init_args.train_manifest {data['train']}: it needs two or more" in errors[0]
+
+
+def test_trainer_settings_lightning_refuses_at_the_start_are_one_line(tiny_data, tmp_path, capsys):
+    """A learning-rate monitor with the logger switched off: Lightning's MisconfigurationException, raised when
+    training starts, was a 30-line traceback."""
+    import yaml
+
+    config = tiny_config(tiny_data, tmp_path / "run")
+    loaded = yaml.safe_load(config.read_text())
+    loaded["trainer"]["callbacks"] = [{"class_path": "lightning.pytorch.callbacks.LearningRateMonitor"}]
+    config.write_text(yaml.safe_dump(loaded))
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(config), "--trainer.logger=false", "--test=false"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "error: the trainer settings do not fit together: Cannot use `LearningRateMonitor`" in err
