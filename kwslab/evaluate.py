@@ -183,8 +183,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="comma-separated words to spot in each utterance (any word the model can spell)")
     k.add_argument("--spot-val", metavar="MANIFEST", help="choose the threshold with the best F1 on this manifest")
     k.add_argument("--spot-threshold", type=positive_float, help="use this threshold (0-1] instead of --spot-val")
-    k.add_argument("--spot-tolerance", type=finite_float, default=0.1,
-                   help="seconds of matching slack around a word's segment (default 0.1)")
+    k.add_argument("--spot-tolerance", type=finite_float, default=0.3,
+                   help="seconds of matching slack around a word's segment (default 0.3: CTC letter spikes can lag "
+                        "the word)")
     add_decoder_arguments(parser)
     args = parser.parse_args(argv)
     if args.spot and not (args.spot_val or args.spot_threshold):

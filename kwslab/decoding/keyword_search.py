@@ -92,12 +92,24 @@ def keyword_scores(log_probs: np.ndarray, ids: list[int], blank: int) -> tuple[n
     return score, start
 
 
+def _stands_alone(path: np.ndarray, s: int, t: int, first: int, last: int, blank: int, space: int | None) -> bool:
+    """Whether the most likely path has a space (or the utterance's edge) next to frames ``s..t``."""
+    i = s - 1
+    while i >= 0 and path[i] in (blank, first):
+        i -= 1
+    j = t + 1
+    while j < len(path) and path[j] in (blank, last):
+        j += 1
+    return (i < 0 or path[i] == space) and (j >= len(path) or path[j] == space)
+
+
 def keyword_search(
     log_probs: np.ndarray,
     vocab: CharVocab,
     keyword: str,
     frame_shift_s: float = 0.01,
     threshold: float = 0.5,
+    whole_word: bool = False,
 ) -> list[FrameDetection]:
     """Find ``keyword`` in CTC posteriors.
 
@@ -107,6 +119,10 @@ def keyword_search(
         keyword: Text to spot (normalised with ``vocab``; may be any word the vocabulary can spell).
         frame_shift_s: Seconds per frame of ``log_probs`` (after the model's subsampling).
         threshold: Minimum per-token confidence ``exp(log-prob / n_tokens)`` in ``(0, 1]`` (default 0.5).
+        whole_word: Keep only matches that stand as a word of their own on the frames' most likely path: the
+            nearest other token before the match and after it (blanks and repeats of the keyword's first or last
+            token skipped) is a space or the edge of the utterance. Then "on" is not found inside "one", nor
+            across "go no". Needs a vocabulary with a space; default False (any match).
 
     Returns:
         Non-overlapping detections sorted by start time.
@@ -124,11 +140,17 @@ def keyword_search(
     conf = np.exp(total / len(ids))
     found: list[FrameDetection] = []
     taken = np.zeros(lp.shape[0], dtype=bool)
+    path = lp.argmax(axis=1) if whole_word else None
+    space = vocab.tokens.index(" ") if whole_word and " " in vocab.tokens else None
+    if whole_word and space is None:
+        raise ValueError("whole_word needs a vocabulary with a space token")
     for t in np.argsort(-conf, kind="stable").tolist():
         if conf[t] < threshold:
             break
         s = int(start[t])
         if taken[s:t + 1].any():
+            continue
+        if path is not None and not _stands_alone(path, s, t, ids[0], ids[-1], vocab.blank, space):
             continue
         taken[s:t + 1] = True
         found.append(FrameDetection(vocab.normalize(keyword), s * frame_shift_s, (t + 1) * frame_shift_s,

@@ -5,7 +5,8 @@ known (``segments.jsonl``, written by ``python -m kwslab.prepare sequences``) an
 threshold:
 
 - hits: detections of the word that overlap a segment of that word (each segment matched once, as in streaming
-  evaluation: :func:`kwslab.stream.match_detections`, with ``tolerance`` seconds of slack);
+  evaluation: :func:`kwslab.stream.match_detections`, with ``tolerance`` seconds of slack, default 0.3: see
+  ``DEFAULT_TOLERANCE``);
 - false alarms: the other detections of the word (inside other words, or a second hit on one segment);
 - misses: segments of the word no detection matched.
 
@@ -30,6 +31,12 @@ from kwslab.text import CharVocab
 
 __all__ = ["SpotCounts", "DEFAULT_SPOT_THRESHOLDS", "spot_candidates", "score_spotting", "choose_threshold",
            "spotting_at", "evaluate_spotting", "SpottingError"]
+
+# Seconds of slack on each side of a detection when matching it to a segment. A CTC model's letter spikes need not
+# sit inside the word: a BiGRU often emits a short word's letters a few frames after it ends (measured on the Speech
+# Commands strings: "on" spiked 0.1-0.3 s after its segment), so 0.3 s; words of one utterance are 50-300 ms apart,
+# and a detection only ever matches a segment of its own word.
+DEFAULT_TOLERANCE = 0.3
 
 # per-token confidence thresholds tried (keyword_search's score is in (0, 1])
 DEFAULT_SPOT_THRESHOLDS: tuple[float, ...] = tuple(round(t, 3) for t in np.arange(0.05, 1.0, 0.025))
@@ -70,20 +77,24 @@ class SpotCounts:
 
 
 def spot_candidates(log_probs: Sequence[np.ndarray], vocab: CharVocab, words: Sequence[str],
-                    frame_shift_s: Sequence[float] | float, floor: float) -> list[list[Detection]]:
-    """Every word's detections at the lowest threshold ``floor``, per utterance.
+                    frame_shift_s: Sequence[float] | float, floor: float,
+                    whole_word: bool = True) -> list[list[Detection]]:
+    """Every word's detections at the lowest threshold ``floor``, per utterance; ``whole_word`` (default, when the
+    vocabulary has a space): only matches standing as words of their own (see
+    :func:`kwslab.decoding.keyword_search`), so "on" is not found inside "one".
 
     Raising the threshold later only drops detections below it: keyword search takes candidates best first, so
     the detections at a higher threshold are exactly these filtered by score.
     """
     shifts = [frame_shift_s] * len(log_probs) if np.isscalar(frame_shift_s) else list(frame_shift_s)  # type: ignore
-    return [[d for w in words for d in keyword_search(lp, vocab, w, float(shift), threshold=floor)]
+    whole = whole_word and " " in vocab.tokens
+    return [[d for w in words for d in keyword_search(lp, vocab, w, float(shift), threshold=floor, whole_word=whole)]
             for lp, shift in zip(log_probs, shifts)]
 
 
 def score_spotting(candidates: Sequence[Sequence[Detection]], truths: Sequence[Sequence[TruthEvent]],
                    words: Sequence[str], thresholds: Sequence[float] = DEFAULT_SPOT_THRESHOLDS,
-                   tolerance: float = 0.1) -> dict[str, list[SpotCounts]]:
+                   tolerance: float = DEFAULT_TOLERANCE) -> dict[str, list[SpotCounts]]:
     """Counts per word (and ``"all"``, the sums) at each threshold; see the module docstring."""
     if len(candidates) != len(truths):
         raise SpottingError(f"{len(candidates)} utterances of detections against {len(truths)} of segments")
@@ -147,7 +158,7 @@ def _truth_and_posteriors(model: LoadedModel, manifest: str | Path) -> tuple[lis
 def evaluate_spotting(model: LoadedModel, manifest: str | Path, words: Sequence[str], *,
                       val_manifest: str | Path | None = None, threshold: float | None = None,
                       thresholds: Sequence[float] = DEFAULT_SPOT_THRESHOLDS,
-                      tolerance: float = 0.1) -> dict[str, Any]:
+                      tolerance: float = DEFAULT_TOLERANCE) -> dict[str, Any]:
     """Precision, recall and F1 per word on ``manifest`` at one threshold: ``threshold`` when given, else the one
     :func:`choose_threshold` picks on ``val_manifest``.
 

@@ -122,3 +122,17 @@ def test_keyword_search_hits_are_detections_that_stream_matching_scores() -> Non
     truth = [TruthEvent("stop", start * 0.02, (end + 1) * 0.02)]
     result = match_detections(hits, truth, tolerance=0.0)
     assert (result.hits, result.false_alarms) == (1, len(hits) - 1)
+
+
+def test_keyword_search_whole_word_needs_a_space_on_both_sides() -> None:
+    """On a path spelling "one on", "on" matches inside "one" too, unless whole words are asked for."""
+    vocab = CharVocab()
+    sp, b = vocab.tokens.index(" "), vocab.blank
+    frames = [b, *vocab.encode("o"), *vocab.encode("n"), *vocab.encode("e"), sp, *vocab.encode("o"), b,
+              *vocab.encode("n"), b]
+    lp = np.log(np.where(np.eye(len(vocab))[frames] > 0, 0.9, 0.1 / (len(vocab) - 1)))
+    every = keyword_search(lp, vocab, "on", threshold=0.5)
+    whole = keyword_search(lp, vocab, "on", threshold=0.5, whole_word=True)
+    assert [d.start_frame for d in every] == [1, 5] and [d.start_frame for d in whole] == [5]
+    with pytest.raises(ValueError, match="space"):
+        keyword_search(np.log(np.full((4, 3), 1 / 3)), CharVocab("ab"), "ab", threshold=0.01, whole_word=True)

@@ -35,7 +35,7 @@ def _utterance(vocab: CharVocab, spoken: list[str], sure: float = 0.9) -> tuple[
             prev = c
         events.append(TruthEvent(word, start * SHIFT, len(frames) * SHIFT))
         if i < len(spoken) - 1:
-            frames += vocab.encode(" ") * 2 if vocab.encode(" ") else []
+            frames += [vocab.tokens.index(" ")] * 2
     frames += [vocab.blank] * 5
     p = np.full((len(frames), len(vocab)), (1.0 - sure) / (len(vocab) - 1))
     p[np.arange(len(frames)), frames] = sure
@@ -72,6 +72,16 @@ def test_a_detection_away_from_its_segment_is_a_false_alarm_and_a_miss():
     cands = spot_candidates([lp], vocab, ["yes", "no"], SHIFT, floor=0.05)
     at = spotting_at(score_spotting(cands, [moved], ["yes", "no"], [0.5], tolerance=0.0), 0.5)
     assert at["all"] == SpotCounts("all", 0.5, hits=0, false_alarms=2, misses=2)
+
+
+def test_whole_words_only_a_keyword_inside_another_word_or_across_two_is_not_found():
+    """"on" inside "one" and across "go no" (the o of go, the n of no) are not detections of "on"."""
+    vocab = CharVocab()
+    lp, ev = _utterance(vocab, ["one", "go", "no", "on"])
+    cands = spot_candidates([lp], vocab, ["on"], SHIFT, floor=0.05)
+    assert len(cands[0]) == 1 and abs(cands[0][0].start - ev[3].start) < 2 * SHIFT
+    loose = spot_candidates([lp], vocab, ["on"], SHIFT, floor=0.05, whole_word=False)
+    assert len(loose[0]) > 1  # without the rule: inside "one" too
 
 
 def test_threshold_chosen_for_best_f1():
