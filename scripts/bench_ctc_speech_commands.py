@@ -39,7 +39,8 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_speech_commands import fit_command, overlay_for  # noqa: E402
+from bench_speech_commands import fit_command  # noqa: E402
+from fit_runs import fit_in, save_json, write_overlay  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = "../shared/data/speech_commands"
@@ -108,24 +109,13 @@ def train_one(name: str, configs: list[Path], seed: int, out: Path, manifests: d
               epochs: int | None, threads: int) -> float:
     """Train one variant with one seed in a subprocess; return its wall time in seconds."""
     run_dir = out / name / f"seed{seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for old in (run_dir / "checkpoints").glob("*.ckpt"):
-        old.unlink()  # a rerun must not pick a previous run's checkpoint
-    overlay = run_dir / "overlay.yaml"
     # the run's seed, manifests, checkpoints and CSV log (the variant's overlay only moves folders and manifests)
-    overlay.write_text(yaml.safe_dump(overlay_for(CONFIG, run_dir, seed, manifests, epochs), sort_keys=False))
+    overlay = write_overlay(CONFIG, run_dir, seed, epochs, {f"{k}_manifest": str(v) for k, v in manifests.items()})
     cmd = fit_command(configs[0], overlay, noise)
     for extra in configs[1:]:  # the variant's overlay before the run's own
         i = cmd.index(str(overlay)) - 1
         cmd[i:i] = ["--config", str(extra)]
-    print(f"[{name} seed {seed}] " + " ".join(cmd[1:]), flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
-    t0 = time.perf_counter()
-    with open(run_dir / "fit.log", "w") as log:
-        rc = subprocess.run(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env, check=False).returncode
-    if rc != 0:
-        sys.exit(f"error: training {name} (seed {seed}) failed; see {run_dir / 'fit.log'}")
-    return time.perf_counter() - t0
+    return fit_in(run_dir, cmd, REPO, threads, f"{name} seed {seed}")
 
 
 def score(ckpt: Path, manifests: dict[str, Path], lm: Path, spot_words: list[str]) -> dict[str, Any]:
@@ -282,9 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"error: no finished runs in {a.runs}; train first (without --skip-train)")
     table = tables(results, speeds)
     print(table)
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps({"results": results, "speed": speeds, "table": table}, indent=1))
+    save_json(a.out, {"results": results, "speed": speeds, "table": table})
     return 0
 
 

@@ -21,8 +21,8 @@ scored here):
 - ``top`` (default): when the keyword is the model's top class (what ``python -m kwslab.predict`` reports);
 - otherwise, when the likeliest keyword's probability reaches the threshold (a detector's score, whatever class is
   on top), with the threshold chosen as follows.
-- ``real-val``: the lowest one (in steps of 0.01) at which at most ``--target-false-accepts`` of the validation speakers' clips of
-  other words (``--data``'s ``val.csv``: real audio, speakers disjoint from the test's) are accepted;
+- ``real-val``: the lowest one (in steps of 0.01) at which at most ``--target-false-accepts`` of the validation
+  speakers' clips of other words (``--data``'s ``val.csv``: real audio, speakers disjoint from the test's) are accepted;
 - ``tts-val``: the same on the ``_unknown_`` and ``_silence_`` clips of the model's own validation manifest
   (``--val``, e.g. its TTS corpus's ``val.csv``).
 """
@@ -121,7 +121,8 @@ def score(ckpt: Path, data: Path, never_heard: tuple[str, ...], val: Path | None
 
 
 def table(results: list[dict[str, Any]], labels: list[str]) -> str:
-    lines = ["| model | keyword | real clips (speakers) | recall | other-word clips accepted as a keyword | threshold |",
+    lines = ["| model | keyword | real clips (speakers) | recall | other-word clips accepted as a keyword "
+             "| threshold |",
              "| --- | --- | ---: | ---: | ---: | --- |"]
     for res, label in zip(results, labels):
         ow = res["other_words"]

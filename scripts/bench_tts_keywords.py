@@ -16,19 +16,14 @@ real voices, so no epoch is picked on it.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_real_keywords import DEFAULT_DATA, NEVER_HEARD, prepare_command, score, summary, table  # noqa: E402
-from fsdd_experiments import rooted_callbacks  # noqa: E402
+from fit_runs import fit_in, save_json, write_overlay  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "keyword_from_tts.yaml"
@@ -40,33 +35,13 @@ def train_one(keywords: list[str], seed: int, runs: Path, epochs: int | None, th
     name = "-".join(keywords)
     extra = [x.replace("{keywords}", name) for x in extra]  # e.g. --data.init_args.root data/tts/{keywords}-all
     run_dir = (runs / name / f"seed{seed}").resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for old in (run_dir / "checkpoints").glob("*.ckpt"):
-        old.unlink()
-    base = yaml.safe_load(CONFIG.read_text())
-    trainer: dict[str, Any] = {
-        "default_root_dir": str(run_dir), "enable_progress_bar": False,
-        "callbacks": rooted_callbacks(base["trainer"].get("callbacks"), run_dir),
-        "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
-                   "init_args": {"save_dir": str(run_dir), "name": "csv", "version": 0}}}
-    if epochs:
-        trainer["max_epochs"] = epochs
-    overlay = run_dir / "overlay.yaml"
-    overlay.write_text(yaml.safe_dump({"seed_everything": seed, "trainer": trainer,
-                                       "data": {"init_args": {"keywords": keywords, "seed": seed}}},
-                                      sort_keys=False))
+    overlay = write_overlay(CONFIG, run_dir, seed, epochs, {"keywords": keywords})
     cmd = [sys.executable, "-m", "kwslab.fit", "--config", str(CONFIG), "--config", str(overlay), *extra]
-    print(f"[{name} seed {seed}] " + " ".join(cmd[1:]), flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
-    t0 = time.perf_counter()
-    with open(run_dir / "fit.log", "w") as log:
-        rc = subprocess.run(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env, check=False).returncode
-    if rc != 0:
-        sys.exit(f"error: training {name} (seed {seed}) failed; see {run_dir / 'fit.log'}")
-    root = base["data"]["init_args"].get("root") or f"data/tts_keywords/{name}"
+    wall = fit_in(run_dir, cmd, REPO, threads, f"{name} seed {seed}")
+    root = yaml.safe_load(CONFIG.read_text())["data"]["init_args"].get("root") or f"data/tts_keywords/{name}"
     if "--data.init_args.root" in extra:  # the corpus moved by an extra argument
         root = extra[extra.index("--data.init_args.root") + 1]
-    return run_dir / "checkpoints" / "last.ckpt", REPO / root / "val.csv", time.perf_counter() - t0
+    return run_dir / "checkpoints" / "last.ckpt", REPO / root / "val.csv", wall
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,9 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                      if lab.startswith(f"TTS-only {kw.replace(',', '+')},") and r["threshold_on"] == how]
             if len(group) > 1:
                 print(f"{kw} ({how}): {summary(group)}")
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps({"results": results, "labels": labels}, indent=1))
+    save_json(a.out, {"results": results, "labels": labels})
     return 0
 
 

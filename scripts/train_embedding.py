@@ -24,14 +24,12 @@ import os
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fsdd_experiments import rooted_callbacks  # noqa: E402
+from fit_runs import fit_in, write_overlay  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "embedding.yaml"
@@ -70,30 +68,11 @@ def train(config: Path, root: Path, run_dir: Path, seed: int, epochs: int | None
     """Fit in a subprocess; return the checkpoint with the best validation accuracy."""
     import json
 
-    base = yaml.safe_load(config.read_text())
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for old in (run_dir / "checkpoints").glob("*.ckpt"):
-        old.unlink()  # a rerun must not export a previous run's checkpoint
-    trainer: dict[str, Any] = {
-        "default_root_dir": str(run_dir), "enable_progress_bar": False,
-        "callbacks": rooted_callbacks(base["trainer"].get("callbacks"), run_dir),
-        "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
-                   "init_args": {"save_dir": str(run_dir), "name": "csv", "version": 0}}}
-    if epochs:
-        trainer["max_epochs"] = epochs
-    overlay = run_dir / "overlay.yaml"
-    overlay.write_text(yaml.safe_dump({"seed_everything": seed, "trainer": trainer,
-                                       "data": {"init_args": {"seed": seed}}}, sort_keys=False))
+    overlay = write_overlay(config, run_dir, seed, epochs)
     cmd = [sys.executable, "-m", "kwslab.fit", "--config", str(config), "--config", str(overlay), "--test", "false",
            "--data.init_args.augment.background_noise.noises", json.dumps([str(noise)])]
-    print("training:", " ".join(cmd[1:]), flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
-    t0 = time.perf_counter()
-    with open(run_dir / "fit.log", "w") as log:
-        rc = subprocess.run(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT, env=env, check=False).returncode
-    if rc != 0:
-        sys.exit(f"error: training failed; see {run_dir / 'fit.log'}")
-    print(f"trained in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+    wall = fit_in(run_dir, cmd, root, threads, "the embedding")
+    print(f"trained in {wall / 60:.1f} min", flush=True)
     ckpts = sorted((run_dir / "checkpoints").glob("epoch*-acc*.ckpt"),
                    key=lambda p: (float(p.stem.rsplit("acc", 1)[1]), p.stat().st_mtime))
     if not ckpts:
@@ -132,7 +111,8 @@ def export(ckpt: Path, out: Path, train_manifests: list[Path], held_out: tuple[s
                  "prepare it with --exclude-words")
     hp.pop("init_from", None)
     hp["freeze_backbone"] = False
-    record = {"name": "speech_embedding", "recipe": "configs/embedding.yaml", "command": "python scripts/train_embedding.py",
+    record = {"name": "speech_embedding", "recipe": "configs/embedding.yaml",
+              "command": "python scripts/train_embedding.py",
               "train_manifests": [_relative(m) for m in train_manifests],
               "manifest_sha256": manifest_digest(train_manifests),
               "words": words, "held_out_words": list(held_out), "data": DATA_CREDIT,

@@ -3,7 +3,6 @@ header's prepare commands, both variants (every word; `stop` never in training),
 validation, keyword search per word, speed, and the table. No ``../shared`` needed."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 
 from kwslab.audio import write_wav
 from kwslab.data.manifest import read_manifest
+from tests.support.scripts import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 WORDS = ("yes no up down left right on off stop go zero one two three four five six seven eight nine bird").split()
@@ -19,11 +19,7 @@ SR = 16000
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_ctc_speech_commands",
-                                                  REPO / "scripts" / "bench_ctc_speech_commands.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return load_script("bench_ctc_speech_commands")
 
 
 def _corpus(root: Path) -> Path:

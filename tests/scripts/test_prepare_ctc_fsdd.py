@@ -18,13 +18,18 @@ def _tone(rng: np.random.Generator, n: int = 1600) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * rng.uniform(200, 900) * t) + 0.01 * rng.standard_normal(n)).astype(np.float32)
 
 
-def test_speaker_held_out_and_synthetic_strings_from_a_word_corpus(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    rec = tmp_path / "recordings"
+def _fsdd(rec: Path, rng: np.random.Generator) -> Path:
+    """Three speakers x ten digits x seven recordings, named like FSDD's."""
     for d in range(10):
         for spk in ("george", "jackson", "lucas"):
             for i in range(7):
                 write_wav(rec / f"{d}_{spk}_{i}.wav", _tone(rng), 8000)
+    return rec
+
+
+def test_speaker_held_out_and_synthetic_strings_from_a_word_corpus(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rec = _fsdd(tmp_path / "recordings", rng)
     words = []
     for voice in ("v1", "v2", "v3"):
         for word in DIGIT_WORDS:
@@ -51,11 +56,7 @@ def test_real_speakers_of_another_corpus_join_training_at_their_own_rate(tmp_pat
     from kwslab.audio import wav_info
 
     rng = np.random.default_rng(1)
-    rec = tmp_path / "recordings"
-    for d in range(10):
-        for spk in ("george", "jackson", "lucas"):
-            for i in range(7):
-                write_wav(rec / f"{d}_{spk}_{i}.wav", _tone(rng), 8000)
+    rec = _fsdd(tmp_path / "recordings", rng)
     rows = []
     for s, spk in enumerate(("0a1b2c3d", "4e5f6a7b", "8c9d0e1f")):
         for word in DIGIT_WORDS:
