@@ -28,9 +28,7 @@ import argparse
 import json
 import os
 import re
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -40,7 +38,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_speech_commands import fit_command  # noqa: E402
-from fit_runs import fit_in, save_json, write_overlay  # noqa: E402
+from fit_runs import fit_in, run_prepare, save_json, write_overlay  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = "../shared/data/speech_commands"
@@ -84,15 +82,8 @@ def ensure_data(configs: list[Path], corpus: Path, root: Path, count: int | None
     if not corpus.is_dir():
         sys.exit(f"error: no manifests in {folder} and no Speech Commands corpus at {corpus}; give --corpus DIR "
                  "(a folder laid out like Speech Commands). The commands: " + " && ".join(commands))
-    for command in commands:
-        if "speech-commands" in command and (root / "data" / "sc35" / "train.csv").is_file():
-            continue  # the isolated-word manifests are shared by both variants
-        argv = shlex.split(command.replace(SHARED, str(corpus)))
-        if count is not None and "--count" in argv:
-            argv[argv.index("--count") + 1] = str(count)
-        print("preparing:", " ".join(argv), flush=True)
-        if subprocess.run([sys.executable, *argv[1:]], cwd=root, check=False).returncode != 0:
-            sys.exit(f"error: preparing {folder} failed (see above); run it yourself: {command}")
+    for command in commands:  # data/sc35, shared by both variants, is made once
+        run_prepare(command, root, {SHARED: str(corpus)}, {"--count": str(count)} if count is not None else None)
     return manifests
 
 

@@ -38,10 +38,16 @@ def train_one(keywords: list[str], seed: int, runs: Path, epochs: int | None, th
     overlay = write_overlay(CONFIG, run_dir, seed, epochs, {"keywords": keywords})
     cmd = [sys.executable, "-m", "kwslab.fit", "--config", str(CONFIG), "--config", str(overlay), *extra]
     wall = fit_in(run_dir, cmd, REPO, threads, f"{name} seed {seed}")
-    root = yaml.safe_load(CONFIG.read_text())["data"]["init_args"].get("root") or f"data/tts_keywords/{name}"
-    if "--data.init_args.root" in extra:  # the corpus moved by an extra argument
-        root = extra[extra.index("--data.init_args.root") + 1]
-    return run_dir / "checkpoints" / "last.ckpt", REPO / root / "val.csv", wall
+    return run_dir / "checkpoints" / "last.ckpt", corpus_root(name, extra) / "val.csv", wall
+
+
+def corpus_root(name: str, extra: list[str]) -> Path:
+    """The TTS corpus folder of keyword list ``name``: the config's ``root``, else its per-list folder, unless an
+    extra ``--data.init_args.root`` moved it."""
+    extra = [x.replace("{keywords}", name) for x in extra]
+    if "--data.init_args.root" in extra:
+        return REPO / extra[extra.index("--data.init_args.root") + 1]
+    return REPO / (yaml.safe_load(CONFIG.read_text())["data"]["init_args"].get("root") or f"data/tts_keywords/{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             run_dir = a.runs / "-".join(words) / f"seed{seed}"
             if a.skip_train:
                 ckpt, wall = run_dir / "checkpoints" / "last.ckpt", None
-                val = REPO / "data" / "tts_keywords" / "-".join(words) / "val.csv"
+                val = corpus_root("-".join(words), a.fit_args) / "val.csv"
             else:
                 ckpt, val, wall = train_one(words, seed, a.runs, a.epochs, a.threads, a.fit_args)
             for how in ("top", a.threshold_on):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fsdd_experiments import rooted_callbacks  # noqa: E402
 
-__all__ = ["write_overlay", "fit_in", "save_json"]
+__all__ = ["write_overlay", "fit_in", "save_json", "run_prepare"]
 
 
 def write_overlay(config: Path, run_dir: Path, seed: int, epochs: int | None = None,
@@ -59,3 +60,22 @@ def save_json(path: Path | None, doc: dict[str, Any]) -> None:
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(doc, indent=1))
+
+
+def run_prepare(command: str, root: Path, paths: dict[str, str], flags: dict[str, str] | None = None) -> None:
+    """Run one prepare command of a config's header (``python -m kwslab.prepare ...``) in ``root``, unless the folder
+    it writes (``--out``) already holds train/val/test manifests. ``paths`` replaces folders named in it (the shared
+    corpora, by where they are here); ``flags`` replaces option values (``{"--count": "40"}``). Exits with one line
+    naming the command when it fails."""
+    argv = shlex.split(command)
+    out = argv[argv.index("--out") + 1] if "--out" in argv else None
+    if out and all((root / out / f"{s}.csv").is_file() for s in ("train", "val", "test")):
+        return
+    for old, new in paths.items():
+        argv = [a.replace(old, new) for a in argv]
+    for flag, value in (flags or {}).items():
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+    print("preparing:", " ".join(argv), flush=True)
+    if subprocess.run([sys.executable, *argv[1:]], cwd=root, check=False).returncode != 0:
+        sys.exit(f"error: preparing {out} failed (see above); run it yourself: {command}")

@@ -21,15 +21,13 @@ import argparse
 import datetime
 import hashlib
 import os
-import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fit_runs import fit_in, write_overlay  # noqa: E402
+from fit_runs import fit_in, run_prepare, write_overlay  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs" / "embedding.yaml"
@@ -54,13 +52,7 @@ def ensure_data(config: Path, root: Path, corpus: Path, fsdd: Path) -> None:
     if not missing:
         return
     for command in [c for prepare, _ in header_recipes(config) for c in prepare]:
-        out = shlex.split(command)[shlex.split(command).index("--out") + 1]
-        if all((root / out / f"{s}.csv").is_file() for s in ("train", "val", "test")):
-            continue
-        argv = shlex.split(command.replace(SHARED["speech_commands"], str(corpus)).replace(SHARED["fsdd"], str(fsdd)))
-        print("preparing:", " ".join(argv), flush=True)
-        if subprocess.run([sys.executable, *argv[1:]], cwd=root, check=False).returncode != 0:
-            sys.exit(f"error: preparing {out} failed (see above); run it yourself: {command}")
+        run_prepare(command, root, {SHARED["speech_commands"]: str(corpus), SHARED["fsdd"]: str(fsdd)})
 
 
 def train(config: Path, root: Path, run_dir: Path, seed: int, epochs: int | None, noise: Path,

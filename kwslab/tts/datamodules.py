@@ -14,6 +14,7 @@ from kwslab.data.datamodules import CTCDataModule, KeywordDataModule
 from kwslab.data.manifest import SILENCE_LABEL, UNKNOWN_LABEL
 from kwslab.dsp import FeatureConfig
 from kwslab.tts.corpus import DEFAULT_UNKNOWN_WORDS
+from kwslab.tts.neighbours import near_words as neighbours
 
 
 def run_corpus_build(root: Path, *args: str) -> None:
@@ -53,7 +54,7 @@ class SyntheticKeywordDataModule(KeywordDataModule):
             raise ValueError(f"keywords must be distinct words, not {SILENCE_LABEL}/{UNKNOWN_LABEL}: {keywords!r}")
         self.root = Path(root) if root is not None else Path("data/tts_keywords") / "-".join(keywords)
         unknown = [w for w in (unknown_words or DEFAULT_UNKNOWN_WORDS) if w not in keywords]
-        unknown += [w for w in _near_words(keywords, near_words, tts_seed) if w not in unknown]
+        unknown += [w for w in neighbours(keywords, near_words, tts_seed) if w not in unknown]
         self.build_args = dict(keywords=list(keywords), voices=list(voices), per_voice=per_voice, seed=tts_seed,
                                unknown_words=unknown)
         super().__init__(str(self.root / "train.csv"), str(self.root / "val.csv"), str(self.root / "test.csv"),
@@ -88,12 +89,6 @@ class SyntheticKeywordDataModule(KeywordDataModule):
             raise ValueError(f"data.init_args.root {self.root} holds a corpus of the keywords {sorted(have)}, not "
                              f"{sorted(want)}; set data.init_args.root to another folder (or null: one folder per "
                              "keyword list), or delete that folder to rebuild it")
-
-
-def _near_words(keywords: list[str], per_keyword: int, seed: int) -> list[str]:
-    from kwslab.tts.neighbours import near_words
-
-    return near_words(keywords, per_keyword, seed)
 
 
 class SyntheticDigitsCTCDataModule(CTCDataModule):
