@@ -42,7 +42,9 @@ class KeywordClassifier(L.LightningModule):
         optimizer: optimizer factory (``class_path`` in YAML). Default AdamW(lr=3e-3, weight_decay=1e-2).
         scheduler: optional LR scheduler factory; ReduceLROnPlateau monitors ``val/loss``.
         init_from: checkpoint to start from (fine-tuning); the network's ``head`` is re-initialised when the labels
-            differ (weights whose names and shapes match are copied).
+            differ (weights whose names and shapes match are copied). A network may take more from it with an
+            ``adopt_pretrained(state_dict, source_labels, labels)`` method (``EmbeddingHead(words=...)``: the
+            embedding's word classifier).
         freeze_backbone: train only the head (BatchNorm statistics in the backbone stay frozen too); the network
             must have ``backbone`` and ``head`` attributes.
     """
@@ -87,6 +89,10 @@ class KeywordClassifier(L.LightningModule):
             _check_same_features(init_from, source["hyper_parameters"].get("feature_config"), feature_config)
             same_labels = list(source["hyper_parameters"].get("labels") or []) == labels
             transfer_weights(self, source["state_dict"], skip_prefixes=() if same_labels else ("net.head.",))
+            adopt = getattr(self.net, "adopt_pretrained", None)  # a network's own use of the source (EmbeddingHead)
+            if callable(adopt):
+                net_state = {k[len("net."):]: v for k, v in source["state_dict"].items() if k.startswith("net.")}
+                adopt(net_state, list(source["hyper_parameters"].get("labels") or []), labels)
         if freeze_backbone:
             for p in self.net.backbone.parameters():
                 p.requires_grad_(False)

@@ -82,7 +82,8 @@ def test_a_custom_keyword_from_tts_trains_end_to_end_on_the_embedding(tmp_path: 
     monkeypatch.chdir(tmp_path)
     fit(["--config", str(REPO / "configs" / "keyword_from_tts.yaml"), "--data.init_args.keywords", "[lumos]",
          "--data.init_args.voices", "[en-us, en-gb-x-rp]", "--data.init_args.per_voice", "3",
-         "--data.init_args.near_words", "3", "--model.init_args.init_from", str(emb), "--trainer.max_epochs", "1",
+         "--data.init_args.near_words", "3", "--model.init_args.init_from", str(emb),
+         "--model.init_args.net.init_args.words", "3", "--trainer.max_epochs", "1",
          "--trainer.logger", "false", "--trainer.callbacks", "[]", "--trainer.enable_checkpointing", "true",
          "--test", "false"])
     corpus = tmp_path / "data" / "tts_keywords" / "lumos"
@@ -92,6 +93,7 @@ def test_a_custom_keyword_from_tts_trains_end_to_end_on_the_embedding(tmp_path: 
     assert ckpts, "no checkpoint written"
     model = load_model(ckpts[-1])
     assert model.labels == ["_silence_", "_unknown_", "lumos"] and type(model.module.net).__name__ == "EmbeddingHead"
+    assert model.module.net.class_word.tolist() == [-1, -1, -1]  # a word the embedding never heard: the head decides
     source = load_checkpoint(emb)["state_dict"]
     for k, v in model.module.net.backbone.state_dict().items():
         assert torch.equal(v, source[f"net.backbone.{k}"])  # frozen: still the embedding's weights
