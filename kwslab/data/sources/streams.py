@@ -47,7 +47,8 @@ def compose_streams(manifest: str | Path, out: str | Path, *, keywords: Sequence
                     streams: int = 1, duration: float = 300.0, gap: tuple[float, float] = (1.0, 4.0),
                     keyword_fraction: float = 0.5, snr_db: tuple[float, float] = (5.0, 20.0),
                     noise_dbfs: float = -45.0, sample_rate: int = 16000, seed: int = 0,
-                    noise_dir: str | Path | None = None, trim_floor_db: float | None = None) -> Path:
+                    noise_dir: str | Path | None = None, trim_floor_db: float | None = None,
+                    keyword_manifests: Sequence[str | Path] = ()) -> Path:
     """Write ``streams`` WAVs of ``duration`` seconds and ``streams.json`` under ``out``; returns the JSON path.
 
     Args:
@@ -65,6 +66,8 @@ def compose_streams(manifest: str | Path, out: str | Path, *, keywords: Sequence
             offsets), at ``noise_dbfs``.
         trim_floor_db: also trim what is less than this many dB above each clip's noise floor (real recordings
             with room noise; see :func:`kwslab.dsp.waveform.trim_silence`), so keyword times are the word's.
+        keyword_manifests: more manifests whose keyword rows (only those) are added to ``manifest``'s, e.g. every
+            split's clips of a word no model here ever heard, over the test speakers' other words.
     """
     if not (0 < gap[0] <= gap[1]) or not 0 <= keyword_fraction <= 1 or duration <= 0 or streams < 1:
         raise ValueError("compose_streams: need 0 < gap min <= gap max, 0 <= keyword_fraction <= 1, duration > 0 "
@@ -73,6 +76,11 @@ def compose_streams(manifest: str | Path, out: str | Path, *, keywords: Sequence
     rows = read_manifest(manifest, need_keyword=True)
     kw = set(keywords) if keywords else {r.keyword for r in rows if not r.keyword.startswith("_")}
     targets = [r for r in rows if r.keyword in kw]
+    seen = {r.path for r in targets}
+    for extra in keyword_manifests:
+        more = [r for r in read_manifest(extra, need_keyword=True) if r.keyword in kw and r.path not in seen]
+        targets += more
+        seen.update(r.path for r in more)
     distractors = [r for r in rows if r.keyword not in kw and r.keyword != SILENCE_LABEL]
     silences = [r for r in rows if r.keyword == SILENCE_LABEL]
     if not targets:
@@ -152,7 +160,8 @@ def compose_streams(manifest: str | Path, out: str | Path, *, keywords: Sequence
            "settings": {"manifest": str(manifest), "duration": duration, "gap": list(gap),
                         "keyword_fraction": keyword_fraction, "snr_db": list(snr_db), "noise_dbfs": noise_dbfs,
                         "seed": seed, "noise_dir": str(noise_dir) if noise_dir is not None else None,
-                        "trim_floor_db": trim_floor_db},
+                        "trim_floor_db": trim_floor_db,
+                        "keyword_manifests": [str(m) for m in keyword_manifests]},
            "streams": entries}
     path = out / "streams.json"
     atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
@@ -207,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--manifest", required=True, help="isolated-word manifest (e.g. a test.csv)")
     p.add_argument("--out", required=True, help="output folder (WAVs and streams.json)")
     p.add_argument("--keywords", default=None, help="comma-separated keywords (default: labels not starting _)")
+    p.add_argument("--keyword-manifest", action="append", default=[], metavar="MANIFEST",
+                   help="take the keyword rows of this manifest too (repeatable), e.g. every split's clips of a "
+                        "word no model heard: --manifest test.csv --keyword-manifest train.csv --keyword-manifest "
+                        "val.csv")
     p.add_argument("--streams", type=int, default=1, help="number of recordings (default 1)")
     p.add_argument("--minutes", type=float, default=5.0, help="length of each recording (default 5)")
     p.add_argument("--gap", type=float, nargs=2, default=(1.0, 4.0), metavar=("MIN", "MAX"),
@@ -227,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                                streams=a.streams, duration=60.0 * a.minutes, gap=tuple(a.gap),
                                keyword_fraction=a.keyword_fraction, snr_db=tuple(a.snr_db),
                                noise_dbfs=a.noise_dbfs, sample_rate=a.sample_rate, seed=a.seed,
-                               noise_dir=a.noise_dir, trim_floor_db=a.trim_floor_db)
+                               noise_dir=a.noise_dir, trim_floor_db=a.trim_floor_db,
+                               keyword_manifests=a.keyword_manifest)
     except (ManifestError, WavError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ through the CLI in test_predict.py and test_evaluate.py)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,27 @@ def test_real_recordings_as_background_and_keyword_times_that_hold_the_word(tmp_
     assert freqs(quiet)[np.argmax(spectrum(quiet))] == pytest.approx(120.0, abs=3)  # the recording's hum
     with pytest.raises(ValueError, match="no WAV files in the noise folder"):
         compose_streams(tmp_path / "test.csv", tmp_path / "t", keywords=["yes"], noise_dir=tmp_path / "yes" / "x")
+
+
+def test_keywords_from_other_manifests_join_the_test_manifests_distractors(tone_data, tmp_path):
+    import csv
+
+    with open(tone_data["test"]) as f:
+        rows = list(csv.DictReader(f))
+    only_low = tmp_path / "low.csv"  # the test speakers never said the keyword
+    with open(only_low, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows([{**r, "filename": str((tone_data["test"].parent / r["filename"]).resolve())}
+                     for r in rows if r["keyword"] != "high"])
+    path = compose_streams(only_low, tmp_path / "s", keywords=["high"], keyword_manifests=[tone_data["train"]],
+                           streams=1, duration=30.0, seed=1)
+    doc = json.loads(path.read_text())
+    with open(tone_data["train"]) as f:
+        train_high = {str((tone_data["train"].parent / r["filename"]).resolve()) for r in csv.DictReader(f)
+                      if r["keyword"] == "high"}
+    events, others = doc["streams"][0]["events"], doc["streams"][0]["distractors"]
+    assert events and {str(Path(e["source"]).resolve()) for e in events} <= train_high
+    assert others and {d["label"] for d in others} == {"low"}
+    assert not {str(Path(d["source"]).resolve()) for d in others} & train_high
+    assert doc["settings"]["keyword_manifests"] == [str(tone_data["train"])]
