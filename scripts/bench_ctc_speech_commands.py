@@ -235,14 +235,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="write the numbers here as JSON")
     p.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of the training runs (default 1)")
     p.add_argument("--speed-utts", type=int, default=100, help="test strings timed (default 100; 0: no timing)")
+    p.add_argument("--overlay", type=Path, action="append", default=[],
+                   help="a config merged after the variant's (repeatable): a probe of other features or another "
+                        "network; give it its own --runs")
     a = p.parse_args(argv)
     noise = (a.corpus / "_background_noise_").resolve()
     results: dict[str, list[dict[str, Any]]] = {}
     speeds = None
     for name in a.variants:
-        configs = variants()[name]
+        configs = variants()[name] + a.overlay
         root = a.data_root.resolve()
-        manifests = ensure_data(configs, a.corpus.resolve(), root, a.count) if not a.skip_train else \
+        manifests = ensure_data(variants()[name], a.corpus.resolve(), root, a.count) if not a.skip_train else \
             {s: data_folder(configs, root) / f"{s}.csv" for s in ("train", "val", "test")}
         lm = data_folder(configs, root) / "lm.arpa"
         for seed in a.seeds:
