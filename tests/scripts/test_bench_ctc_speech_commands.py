@@ -62,6 +62,16 @@ def test_the_bench_prepares_trains_scores_and_prints_its_table(tmp_path: Path, c
     assert bench.main(["--seeds", "0", "--skip-train", "--data-root", str(tmp_path), "--runs",
                        str(tmp_path / "runs"), "--speed-utts", "0"]) == 0
     assert "| stop_held_out | 1 |" in capsys.readouterr().out
+    # a probe: the same data and scoring, with a config merged after the variant's
+    probe = tmp_path / "probe.yaml"
+    probe.write_text("data:\n  init_args:\n    features:\n      n_mfcc: 20\n")
+    assert bench.main(["--seeds", "0", "--epochs", "1", "--variants", "all_words", "--overlay", str(probe),
+                       "--corpus", str(corpus), "--data-root", str(tmp_path), "--runs", str(tmp_path / "probe"),
+                       "--speed-utts", "0"]) == 0
+    from kwslab.checkpoint import load_checkpoint
+
+    (ckpt,) = (tmp_path / "probe" / "all_words" / "seed0" / "checkpoints").glob("epoch*.ckpt")
+    assert load_checkpoint(ckpt)["hyper_parameters"]["feature_config"]["n_mfcc"] == 20
 
 
 def test_missing_corpus_names_the_prepare_commands(tmp_path: Path):
