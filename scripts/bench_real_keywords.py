@@ -71,18 +71,23 @@ def choose_threshold(probs: np.ndarray, labels: list[str], keywords: list[str], 
 
 
 def probabilities(model: Any, paths: list[Path]) -> np.ndarray:
+    """Class probabilities of one loaded model, or the mean of several (an ensemble with the same labels)."""
     from kwslab.inference.scoring import ensemble_probabilities
 
-    return ensemble_probabilities([model], paths).numpy()
+    return ensemble_probabilities(model if isinstance(model, list) else [model], paths).numpy()
 
 
-def score(ckpt: Path, data: Path, never_heard: tuple[str, ...], val: Path | None, target: float,
+def score(ckpt: Path | list[Path], data: Path, never_heard: tuple[str, ...], val: Path | None, target: float,
           threshold_on: str = "top") -> dict[str, Any]:
+    """One model's figures; a list of checkpoints is scored as one ensemble (mean probabilities)."""
     from kwslab.data.manifest import read_manifest
     from kwslab.inference import load_model
 
-    model = load_model(ckpt)
-    labels = list(model.labels)
+    models = [load_model(c) for c in (ckpt if isinstance(ckpt, list) else [ckpt])]
+    if any(list(m.labels) != list(models[0].labels) for m in models):
+        raise SystemExit("error: --ensemble needs checkpoints with the same labels")
+    model = models if len(models) > 1 else models[0]
+    labels = list(models[0].labels)
     keywords = [w for w in labels if w not in SPECIAL]
     threshold, val_note = None, "top class"
     if threshold_on != "top":
@@ -101,7 +106,8 @@ def score(ckpt: Path, data: Path, never_heard: tuple[str, ...], val: Path | None
         val_note = f"<= {100 * target:g}% of {int(negatives.sum())} {what} accepted"
     test = read_manifest(data / "test.csv", need_keyword=True)
     everyone = [r for s in ("train", "val", "test") for r in read_manifest(data / f"{s}.csv", need_keyword=True)]
-    result: dict[str, Any] = {"ckpt": str(ckpt), "threshold": threshold, "threshold_from": val_note,
+    result: dict[str, Any] = {"ckpt": [str(c) for c in ckpt] if isinstance(ckpt, list) else str(ckpt),
+                              "threshold": threshold, "threshold_from": val_note,
                               "keywords": {}, "data": str(data)}
     for k in keywords:
         rows = [r for r in (everyone if k in never_heard else test) if r.keyword == k]
@@ -161,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        "all)")
     p.add_argument("--target-false-accepts", type=float, default=0.02,
                    help="share of validation negatives a threshold may accept (default 0.02)")
+    p.add_argument("--ensemble", action="store_true",
+                   help="score the checkpoints as one model (their probabilities averaged), e.g. a head's seeds")
     p.add_argument("--out", type=Path, help="write the numbers here as JSON")
     a = p.parse_args(argv)
     if not all((a.data / f"{s}.csv").is_file() for s in ("train", "val", "test")):
@@ -172,8 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(vals) != len(a.ckpt):
         sys.exit("error: give one --val manifest, or one per --ckpt")
     never = tuple(w for w in a.never_heard.split(",") if w)
-    results = [score(Path(c), a.data, never, v, a.target_false_accepts, a.threshold_on)
-               for c, v in zip(a.ckpt, vals)]
+    if a.ensemble:
+        labels = [a.label[0] if a.label else f"ensemble of {len(a.ckpt)}"]
+        results = [score([Path(c) for c in a.ckpt], a.data, never, vals[0], a.target_false_accepts, a.threshold_on)]
+    else:
+        results = [score(Path(c), a.data, never, v, a.target_false_accepts, a.threshold_on)
+                   for c, v in zip(a.ckpt, vals)]
     print(table(results, labels))
     print(summary(results))
     if a.out:

@@ -9,6 +9,7 @@ import pytest
 
 from kwslab.audio import write_wav
 from kwslab.data.manifest import write_manifest
+from kwslab.inference import load_model
 from tests.support.checkpoints import keyword_checkpoint
 from tests.support.scripts import load_script
 
@@ -63,3 +64,13 @@ def test_the_report_scores_held_out_speakers_and_never_heard_words_on_everyone(t
     with pytest.raises(SystemExit) as err:
         bench.main(["--ckpt", str(ckpt), "--data", str(tmp_path / "absent")])
     assert "python -m kwslab.prepare speech-commands" in str(err.value.code)
+    # --ensemble: the checkpoints' mean probabilities, scored as one model
+    other = keyword_checkpoint(tmp_path / "other.ckpt", seed=1)
+    paths = [r["filename"] for r in rows["test"]]
+    both = bench.probabilities([load_model(ckpt), load_model(other)], paths)
+    assert np.allclose(both, (bench.probabilities(load_model(ckpt), paths)
+                              + bench.probabilities(load_model(other), paths)) / 2, atol=1e-6)
+    assert bench.main(["--ckpt", str(ckpt), str(other), "--ensemble", "--data", str(data), "--never-heard", "low",
+                       "--out", str(out)]) == 0
+    assert "| ensemble of 2 | `high` | 2 (2, test speakers) |" in capsys.readouterr().out
+    assert json.loads(out.read_text())["results"][0]["ckpt"] == [str(ckpt), str(other)]
