@@ -117,7 +117,7 @@ class EmbeddingHead(nn.Module):
                                  "(builtin:speech_embedding) to map new keywords onto its words")
             return [c for c, w in zip(labels, self.class_word.tolist()) if w >= 0]
         weight, bias = state_dict.get("head.1.weight"), state_dict.get("head.1.bias")
-        if weight is None or bias is None:
+        if weight is None or bias is None or weight.ndim != 2:
             raise ValueError("EmbeddingHead(words=...): the init_from checkpoint has no word classifier (head.1) "
                              "to use; set words: 0 or start from a TC-ResNet embedding")
         if tuple(weight.shape) != tuple(self.words.weight.shape) or len(source_labels) != weight.shape[0]:

@@ -123,5 +123,13 @@ def test_the_word_expert_survives_a_checkpoint_and_a_wrong_vocabulary_is_one_err
         assert torch.allclose(again.eval()(x), model(x))
     with pytest.raises(ValueError, match="has 5 words of dimension 48.*set words: 5"):
         _with_words(path, ["_silence_", "_unknown_", "a"], words=7)
+    head_only = KeywordClassifier(num_outputs=3, labels=["_silence_", "_unknown_", "a"], feature_config=FEATURES,
+                                  net={"class_path": "kwslab.nets.EmbeddingHead", "init_args": {"width": 1.0}})
+    torch.save({"state_dict": head_only.state_dict(), "hyper_parameters": {
+        "_class_path": "kwslab.models.KeywordClassifier", "num_outputs": 3, "labels": ["_silence_", "_unknown_", "a"],
+        "feature_config": FEATURES, "net": {"class_path": "kwslab.nets.EmbeddingHead", "init_args": {"width": 1.0}}}},
+               tmp_path / "head.ckpt")
+    with pytest.raises(ValueError, match="has no word classifier"):  # a keyword model without one: nothing to take
+        _with_words(tmp_path / "head.ckpt", ["_silence_", "_unknown_", "a"])
     with pytest.raises(ValueError, match="words >= 0"):
         EmbeddingHead(40, 3, words=-1)
