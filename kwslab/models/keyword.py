@@ -12,6 +12,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
@@ -92,7 +93,9 @@ class KeywordClassifier(L.LightningModule):
             adopt = getattr(self.net, "adopt_pretrained", None)  # a network's own use of the source (EmbeddingHead)
             if callable(adopt):
                 net_state = {k[len("net."):]: v for k, v in source["state_dict"].items() if k.startswith("net.")}
-                adopt(net_state, list(source["hyper_parameters"].get("labels") or []), labels)
+                scored = adopt(net_state, list(source["hyper_parameters"].get("labels") or []), labels)
+                if scored:
+                    rank_zero_info(f"init_from {init_from}: its word classifier scores {', '.join(scored)}")
         if freeze_backbone:
             for p in self.net.backbone.parameters():
                 p.requires_grad_(False)

@@ -80,7 +80,7 @@ class EmbeddingHead(nn.Module):
             self.register_buffer("class_is_silence", torch.zeros(num_classes, dtype=torch.bool))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, F, T)`` features -> ``(B, num_classes)`` logits."""
+        """``(B, F, T)`` features -> ``(B, num_classes)`` logits (with ``words``: log-probabilities)."""
         seq = self.backbone(x)
         logits = self.head(seq)
         if self.words is None:
