@@ -44,10 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling script's run-folder helper
-from fsdd_experiments import rooted_callbacks  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling scripts' run-folder helpers
+from fit_runs import fit_in, write_overlay  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO / ".." / "shared" / "data" / "speech_commands"
@@ -87,26 +85,6 @@ def ensure_data(data: Path, corpus: Path) -> dict[str, Path]:
     return manifests
 
 
-def overlay_for(config: Path, run_dir: Path, seed: int, manifests: dict[str, Path],
-                epochs: int | None = None) -> dict[str, Any]:
-    """The overlay that puts one run's seed, manifests, checkpoints and CSV log in ``run_dir``.
-
-    A config file replaces a list (the callbacks) as a whole, so the config's callbacks are copied with their
-    folders moved into ``run_dir``.
-    """
-    base = yaml.safe_load(config.read_text())
-    callbacks = rooted_callbacks(base["trainer"].get("callbacks"), run_dir)
-    trainer: dict[str, Any] = {
-        "default_root_dir": str(run_dir), "enable_progress_bar": False, "callbacks": callbacks,
-        "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger",
-                   "init_args": {"save_dir": str(run_dir), "name": "csv", "version": 0}}}
-    if epochs:
-        trainer["max_epochs"] = epochs
-    return {"seed_everything": seed, "trainer": trainer,
-            "data": {"class_path": base["data"]["class_path"],
-                     "init_args": {**{f"{k}_manifest": str(v) for k, v in manifests.items()}, "seed": seed}}}
-
-
 def fit_command(config: Path, overlay: Path, noise: Path | None) -> list[str]:
     """``kwslab.fit`` for one run; the noise folder as a dotted override (it merges into ``augment``)."""
     cmd = [sys.executable, "-m", "kwslab.fit", "--config", str(config), "--config", str(overlay), "--test", "false"]
@@ -128,21 +106,9 @@ def train_one(config: Path, seed: int, out: Path, manifests: dict[str, Path], no
               epochs: int | None, threads: int) -> dict[str, Any]:
     """Train one config with one seed in a subprocess, score its best checkpoint, write ``result.json``."""
     run_dir = out / config.stem / f"seed{seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for old in (run_dir / "checkpoints").glob("*.ckpt"):
-        old.unlink()  # a rerun must not pick a previous run's checkpoint
-    overlay = run_dir / "overlay.yaml"
-    overlay.write_text(yaml.safe_dump(overlay_for(config, run_dir, seed, manifests, epochs), sort_keys=False))
+    overlay = write_overlay(config, run_dir, seed, epochs, {f"{k}_manifest": str(v) for k, v in manifests.items()})
     cmd = fit_command(config, overlay, noise)
-    print(f"[{config.stem} seed {seed}] " + " ".join(cmd[1:]), flush=True)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "WANDB_MODE": os.environ.get("WANDB_MODE", "offline")}
-    t0 = time.perf_counter()
-    with open(run_dir / "fit.log", "w") as log:
-        rc = subprocess.run(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
-                            check=False).returncode
-    wall = time.perf_counter() - t0
-    if rc != 0:
-        sys.exit(f"error: training {config.name} (seed {seed}) failed; see {run_dir / 'fit.log'}")
+    wall = fit_in(run_dir, cmd, REPO, threads, f"{config.stem} seed {seed}")
     result = score_run(run_dir, manifests["test"])
     result.update(config=str(config), seed=seed, train_seconds=round(wall, 1), epochs=epochs,
                   command=" ".join(cmd[1:]))

@@ -136,9 +136,8 @@ def test_tiny_fit_of_a_zoo_recipe_and_the_table(corpus: dict, tmp_path: Path, ca
     config = REPO / "configs" / "sc12_bcresnet1.yaml"
     runs = tmp_path / "runs"
     run_dir = runs / config.stem / "seed0"
-    overlay = run_dir / "overlay.yaml"
-    overlay.parent.mkdir(parents=True)
-    overlay.write_text(yaml.safe_dump(bench.overlay_for(config, run_dir, 0, corpus["manifests"], epochs=1)))
+    manifests = {f"{k}_manifest": str(v) for k, v in corpus["manifests"].items()}
+    overlay = bench.write_overlay(config, run_dir, 0, 1, manifests)
     cmd = bench.fit_command(config, overlay, corpus["noise"])
     fit([*cmd[cmd.index("--config"):], "--data.init_args.batch_size", "8", "--data.init_args.num_workers", "0",
          "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1"])
